@@ -1,0 +1,112 @@
+// Package buildinfo derives the version and commit that every build of the
+// service is stamped with, so that `mage build`, `mage publish` and the live
+// /version endpoint agree on one identity for a commit.
+package buildinfo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Symbol paths the service declares for link-time stamping.
+const (
+	VersionSymbol = "main.version"
+	CommitSymbol  = "main.commit"
+)
+
+// Options says where to read build metadata from.
+type Options struct {
+	// Dir is a directory inside the git work tree of the source repository.
+	Dir string
+	// GitHubSHA is the commit GitHub Actions is building (GITHUB_SHA). When
+	// set it wins over HEAD, because Actions may check out a merge ref.
+	GitHubSHA string
+}
+
+// Info is the identity of one build.
+type Info struct {
+	// Commit is the full 40-character commit sha.
+	Commit string
+	// Version is the short sha (7 characters), with "-dirty" appended when the
+	// work tree has uncommitted changes.
+	Version string
+	// Dirty reports uncommitted changes to tracked files in the work tree.
+	Dirty bool
+	// Time is the commit time; images use it as their creation time so the
+	// same commit always yields the same digest.
+	Time time.Time
+}
+
+// Tag is the image tag for this build: the short sha, "-dirty" included.
+func (i Info) Tag() string { return i.Version }
+
+var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// Read returns the build identity of the work tree at opts.Dir.
+func Read(ctx context.Context, opts Options) (Info, error) {
+	commit := strings.TrimSpace(opts.GitHubSHA)
+	if commit == "" {
+		out, err := git(ctx, opts.Dir, "rev-parse", "HEAD")
+		if err != nil {
+			return Info{}, fmt.Errorf("read HEAD commit: %w (is %s a git work tree with at least one commit?)", err, dirName(opts.Dir))
+		}
+		commit = out
+	}
+	if !shaPattern.MatchString(commit) {
+		return Info{}, fmt.Errorf("commit %q is not a full 40-character sha: set GITHUB_SHA to a full sha or unset it", commit)
+	}
+	info := Info{Commit: commit, Version: commit[:7]}
+
+	// The commit time may be missing for GITHUB_SHA in a shallow clone; that
+	// is not fatal, it only costs reproducibility of the creation time.
+	if out, err := git(ctx, opts.Dir, "show", "-s", "--format=%ct", commit); err == nil {
+		if secs, err := strconv.ParseInt(out, 10, 64); err == nil {
+			info.Time = time.Unix(secs, 0).UTC()
+		}
+	}
+	status, err := git(ctx, opts.Dir, "status", "--porcelain", "--untracked-files=no")
+	if err != nil {
+		return Info{}, fmt.Errorf("read work tree status: %w", err)
+	}
+	if status != "" {
+		info.Dirty = true
+		info.Version += "-dirty"
+	}
+	return info, nil
+}
+
+// LDFlags returns the linker flags that stamp version and commit into the
+// service binary. Every build path (go build, ko) uses this one string.
+func LDFlags(version, commit string) string {
+	return fmt.Sprintf("-s -w -X %s=%s -X %s=%s", VersionSymbol, version, CommitSymbol, commit)
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) && stderr.Len() > 0 {
+			return "", fmt.Errorf("git %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr.String()))
+		}
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func dirName(dir string) string {
+	if dir == "" {
+		return "the current directory"
+	}
+	return dir
+}

@@ -1,0 +1,313 @@
+// Package config turns the pipeline's environment variables into one
+// validated Settings value. The names of the variables are part of the
+// product's interface (README.md lists them); the package never reads the
+// process environment itself: callers pass a lookup function, so the magefile
+// passes os.LookupEnv and tests pass a map.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for settings a user may leave unset.
+const (
+	DefaultGitopsPath      = "manifests/platform-demo/00-deployment.yaml"
+	DefaultGitopsBranch    = "main"
+	DefaultGitopsContainer = "platform-demo"
+	DefaultGitHubAPIURL    = "https://api.github.com/"
+	DefaultRegistryAddr    = "127.0.0.1:5055"
+	DefaultLocalAddr       = "127.0.0.1:8080"
+	DefaultPlatforms       = "linux/amd64"
+	// LocalImageName is the repository name of the service in the embedded registry.
+	LocalImageName = "platform-demo"
+)
+
+// Settings is everything a pipeline run needs, resolved from the environment.
+type Settings struct {
+	// Root is the repository root (the directory holding go.work).
+	Root string
+	// StateDir holds local-mode state: the embedded registry's storage, the
+	// local gitops repository and the local rollout.
+	StateDir string
+	// InActions reports GITHUB_ACTIONS=true.
+	InActions bool
+	// GitHubSHA is the commit Actions builds (GITHUB_SHA), empty outside it.
+	GitHubSHA string
+	// SourceRepo is owner/name of this repository (GITHUB_REPOSITORY).
+	SourceRepo string
+	// SourceURL is the web address of this repository, used for the
+	// org.opencontainers.image.source label.
+	SourceURL string
+	// StepSummary is the file Actions renders under the run (GITHUB_STEP_SUMMARY).
+	StepSummary string
+
+	// Registry is KO_DOCKER_REPO; empty means the embedded registry.
+	Registry string
+	// RegistryAddr is where the embedded registry listens (LOCAL_REGISTRY_ADDR).
+	RegistryAddr string
+	// RegistryUsername and RegistryPassword authenticate pushes when set.
+	RegistryUsername string
+	RegistryPassword string
+	// Platforms lists the image platforms (PLATFORMS).
+	Platforms []string
+	// Base is "local" for the in-process static base, or empty for the
+	// production base named in .ko.yaml (PUBLISH_BASE).
+	Base string
+
+	// GitopsRepo is GITOPS_REPO: owner/name (GitHub API), or a git URL or
+	// path. Empty means the local gitops repository in StateDir.
+	GitopsRepo      string
+	GitopsPath      string
+	GitopsBranch    string
+	GitopsContainer string
+	// GitopsToken authenticates the bump (GITOPS_TOKEN).
+	GitopsToken string
+	// GitHubAPIURL is the Contents API root (GITHUB_API_URL).
+	GitHubAPIURL string
+	// BumpForce allows replacing a newer commit with an older one (BUMP_FORCE=1).
+	BumpForce bool
+	// BumpDryRun prints the diff and writes nothing (BUMP_DRY_RUN=1).
+	BumpDryRun bool
+
+	// VerifyURL is the base URL of the live service (VERIFY_URL).
+	VerifyURL         string
+	VerifyConsecutive int
+	VerifyInterval    time.Duration
+	VerifyTimeout     time.Duration
+
+	// ArgoServer, ArgoToken and ArgoApp configure the optional refresh after a bump.
+	ArgoServer string
+	ArgoToken  string
+	ArgoApp    string
+
+	// LocalAddr is the stable address the local rollout serves the live
+	// version on (LOCAL_ADDR), the local stand-in for a Kubernetes Service.
+	LocalAddr string
+	// LocalRuntime is "process" (default) or "podman" (LOCAL_RUNTIME).
+	LocalRuntime string
+
+	// Sources records, for each variable name the settings read, whether the
+	// value came from the environment or a default. Doctor prints it.
+	Sources map[string]Source
+}
+
+// Source says where a setting's value came from.
+type Source string
+
+// Sources of a setting.
+const (
+	FromEnv     Source = "env"
+	FromDefault Source = "default"
+	Unset       Source = "unset"
+)
+
+// LocalRegistry reports whether images go to the embedded registry.
+func (s Settings) LocalRegistry() bool { return s.Registry == "" }
+
+// LocalGitops reports whether bumps go to the local gitops repository.
+func (s Settings) LocalGitops() bool { return s.GitopsRepo == "" }
+
+// ImageRepo is the repository images are pushed to.
+func (s Settings) ImageRepo() string {
+	if s.LocalRegistry() {
+		return s.RegistryAddr + "/" + LocalImageName
+	}
+	return s.Registry
+}
+
+// LocalGitopsDir is the bare repository the local loop bumps.
+func (s Settings) LocalGitopsDir() string { return filepath.Join(s.StateDir, "gitops.git") }
+
+// GitopsTarget is the gitops repository bumps write to: GITOPS_REPO, or the
+// local repository.
+func (s Settings) GitopsTarget() string {
+	if s.LocalGitops() {
+		return s.LocalGitopsDir()
+	}
+	return s.GitopsRepo
+}
+
+// Mode names the run's shape for humans: "local", "github" or "mixed".
+func (s Settings) Mode() string {
+	switch {
+	case s.LocalRegistry() && s.LocalGitops():
+		return "local"
+	case !s.LocalRegistry() && !s.LocalGitops():
+		return "github"
+	default:
+		return "mixed"
+	}
+}
+
+var ownerName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+
+// IsGitHubRepo reports whether a GITOPS_REPO value names a repository on the
+// GitHub API (owner/name) rather than a git URL or path.
+func IsGitHubRepo(repo string) bool {
+	return ownerName.MatchString(repo) && !strings.HasPrefix(repo, ".")
+}
+
+// Load resolves Settings from lookup (os.LookupEnv in the magefile). root is
+// the repository root. It fails with every problem found, each naming the
+// variable and the fix.
+func Load(lookup func(string) (string, bool), root string) (Settings, error) {
+	l := loader{lookup: lookup, sources: map[string]Source{}}
+	s := Settings{
+		Root:        root,
+		StateDir:    l.str("PIPELINE_STATE_DIR", filepath.Join(root, ".state")),
+		InActions:   l.str("GITHUB_ACTIONS", "") == "true",
+		GitHubSHA:   l.str("GITHUB_SHA", ""),
+		SourceRepo:  l.str("GITHUB_REPOSITORY", "andrelair-platform/platform-demo"),
+		StepSummary: l.str("GITHUB_STEP_SUMMARY", ""),
+
+		Registry:         l.str("KO_DOCKER_REPO", ""),
+		RegistryAddr:     l.str("LOCAL_REGISTRY_ADDR", DefaultRegistryAddr),
+		RegistryUsername: l.str("REGISTRY_USERNAME", ""),
+		RegistryPassword: l.secret("REGISTRY_PASSWORD"),
+		Platforms:        splitList(l.str("PLATFORMS", DefaultPlatforms)),
+		Base:             l.str("PUBLISH_BASE", ""),
+
+		GitopsRepo:      l.str("GITOPS_REPO", ""),
+		GitopsPath:      l.str("GITOPS_PATH", DefaultGitopsPath),
+		GitopsBranch:    l.str("GITOPS_BRANCH", DefaultGitopsBranch),
+		GitopsContainer: l.str("GITOPS_CONTAINER", DefaultGitopsContainer),
+		GitopsToken:     l.secret("GITOPS_TOKEN"),
+		GitHubAPIURL:    l.str("GITHUB_API_URL", DefaultGitHubAPIURL),
+		BumpForce:       l.flag("BUMP_FORCE"),
+		BumpDryRun:      l.flag("BUMP_DRY_RUN"),
+
+		VerifyURL:         l.str("VERIFY_URL", ""),
+		VerifyConsecutive: l.integer("VERIFY_CONSECUTIVE", 3),
+		VerifyInterval:    l.duration("VERIFY_INTERVAL", 2*time.Second),
+		VerifyTimeout:     l.duration("VERIFY_TIMEOUT", 10*time.Minute),
+
+		ArgoServer: l.str("ARGOCD_SERVER", ""),
+		ArgoToken:  l.secret("ARGOCD_AUTH_TOKEN"),
+		ArgoApp:    l.str("ARGOCD_APP", ""),
+
+		LocalAddr:    l.str("LOCAL_ADDR", DefaultLocalAddr),
+		LocalRuntime: l.str("LOCAL_RUNTIME", "process"),
+	}
+	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
+	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
+	s.Sources = l.sources
+
+	errs := l.errs
+	if s.InActions {
+		// A hosted runner has no local loop to fall back to: a missing
+		// setting there is a misconfigured repository, not a wish to run locally.
+		if s.Registry == "" {
+			errs = append(errs, errors.New("KO_DOCKER_REPO is not set inside GitHub Actions: set it in the workflow's env (e.g. ghcr.io/${{ github.repository }})"))
+		}
+		if s.GitopsRepo == "" {
+			errs = append(errs, errors.New("GITOPS_REPO is not set inside GitHub Actions: add a repository variable GITOPS_REPO (owner/name of the gitops repository)"))
+		}
+	}
+	if s.VerifyConsecutive < 1 {
+		errs = append(errs, fmt.Errorf("VERIFY_CONSECUTIVE=%d: want a whole number of at least 1", s.VerifyConsecutive))
+	}
+	if s.VerifyInterval <= 0 {
+		errs = append(errs, fmt.Errorf("VERIFY_INTERVAL=%s: want a positive duration such as 2s", s.VerifyInterval))
+	}
+	if s.Base != "" && s.Base != "local" {
+		errs = append(errs, fmt.Errorf("PUBLISH_BASE=%q: want \"local\" (the built-in static base) or unset (the base in .ko.yaml)", s.Base))
+	}
+	if s.LocalRuntime != "process" && s.LocalRuntime != "podman" {
+		errs = append(errs, fmt.Errorf("LOCAL_RUNTIME=%q: want \"process\" or \"podman\"", s.LocalRuntime))
+	}
+	if s.VerifyURL != "" {
+		if u, err := url.Parse(s.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("VERIFY_URL=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", s.VerifyURL))
+		}
+	}
+	if (s.ArgoServer != "" || s.ArgoApp != "" || s.ArgoToken != "") && (s.ArgoServer == "" || s.ArgoApp == "" || s.ArgoToken == "") {
+		errs = append(errs, errors.New("Argo CD refresh is half configured: set all of ARGOCD_SERVER, ARGOCD_APP and ARGOCD_AUTH_TOKEN, or none"))
+	}
+	return s, errors.Join(errs...)
+}
+
+// ArgoConfigured reports whether the post-bump Argo CD refresh is on.
+func (s Settings) ArgoConfigured() bool { return s.ArgoServer != "" }
+
+// Names lists the variables Load reads, sorted, for doctor's report.
+func (s Settings) Names() []string {
+	names := make([]string, 0, len(s.Sources))
+	for n := range s.Sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type loader struct {
+	lookup  func(string) (string, bool)
+	sources map[string]Source
+	errs    []error
+}
+
+func (l *loader) str(name, def string) string {
+	if v, ok := l.lookup(name); ok && v != "" {
+		l.sources[name] = FromEnv
+		return v
+	}
+	if def == "" {
+		l.sources[name] = Unset
+	} else {
+		l.sources[name] = FromDefault
+	}
+	return def
+}
+
+// secret keeps the value exactly as given: a trailing newline in a token is
+// a real fault doctor reports, not something to trim away silently.
+func (l *loader) secret(name string) string { return l.str(name, "") }
+
+func (l *loader) flag(name string) bool {
+	v := l.str(name, "")
+	switch strings.ToLower(v) {
+	case "", "0", "false", "no":
+		return false
+	case "1", "true", "yes":
+		return true
+	}
+	l.errs = append(l.errs, fmt.Errorf("%s=%q: want 1 or 0", name, v))
+	return false
+}
+
+func (l *loader) integer(name string, def int) int {
+	v := l.str(name, strconv.Itoa(def))
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a whole number such as %d", name, v, def))
+		return def
+	}
+	return n
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	v := l.str(name, def.String())
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a Go duration such as %s", name, v, def))
+		return def
+	}
+	return d
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
