@@ -1,0 +1,210 @@
+package gitopscheck
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// repoTree is the gitops tree this repository ships and the local loop seeds
+// its gitops repository from.
+const repoTree = "../../gitops"
+
+// TestDirRepositoryTree guards the shipped manifests: anything this package
+// rejects would fail to sync, or fail at run time, in the cluster.
+func TestDirRepositoryTree(t *testing.T) {
+	problems, err := Dir(context.Background(), repoTree)
+	if err != nil {
+		t.Fatalf("Dir(%q) error: %v", repoTree, err)
+	}
+	for _, p := range problems {
+		t.Errorf("Dir(%q): %s", repoTree, p)
+	}
+}
+
+// TestDirChecksRepositoryDeployment guards against the repository tree
+// passing vacuously (a walk that finds nothing, or a Deployment decoded but
+// never checked): one weakened field in the real manifest must be caught.
+func TestDirChecksRepositoryDeployment(t *testing.T) {
+	dir := copyTree(t, repoTree)
+	file := filepath.Join(dir, "manifests", "platform-demo", "00-deployment.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from, to = "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"
+	if strings.Count(string(data), from) != 1 {
+		t.Fatalf("%s: want exactly one %q to weaken", file, from)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), from, to, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := Dir(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("Dir error: %v", err)
+	}
+	if len(problems) != 1 || problems[0].File != "manifests/platform-demo/00-deployment.yaml" ||
+		!strings.Contains(problems[0].Message, "allowPrivilegeEscalation is not false") {
+		t.Fatalf("Dir after setting %q = %v, want one allowPrivilegeEscalation problem in 00-deployment.yaml", to, problems)
+	}
+}
+
+func TestDirFixtures(t *testing.T) {
+	type want struct {
+		file     string
+		line     int
+		contains string
+	}
+	tests := []struct {
+		name string
+		want []want
+	}{
+		{name: "valid"},
+		{name: "misspelled-field", want: []want{
+			{"deployment.yaml", 42, `Deployment demo/web: unknown field "readinessProbee" for apps/v1 Deployment`},
+		}},
+		// The Service selects the Deployment that failed to decode: one
+		// problem, not a second one claiming the Service selects nothing.
+		{name: "misspelled-field-with-service", want: []want{
+			{"deployment.yaml", 42, `unknown field "readinessProbee"`},
+		}},
+		{name: "wrong-type", want: []want{
+			{"deployment.yaml", 7, "does not decode as apps/v1 Deployment"},
+		}},
+		{name: "missing-probe", want: []want{
+			{"deployment.yaml", 30, `container "web": no livenessProbe: add an httpGet probe on /healthz`},
+		}},
+		{name: "wrong-probe-path", want: []want{
+			{"deployment.yaml", 44, `readinessProbe.httpGet.path is "/ready", want "/readyz"`},
+		}},
+		{name: "run-as-root", want: []want{
+			{"deployment.yaml", 53, `container "web": securityContext.runAsNonRoot is not true`},
+		}},
+		{name: "short-grace-period", want: []want{
+			{"deployment.yaml", 22, "terminationGracePeriodSeconds is 5, want more than 15 (SHUTDOWN_DRAIN 5s + SHUTDOWN_TIMEOUT 10s"},
+		}},
+		{name: "no-pull-secret", want: []want{
+			{"deployment.yaml", 19, `imagePullSecrets does not name "ghcr-pull"`},
+		}},
+		{name: "max-unavailable", want: []want{
+			{"deployment.yaml", 14, "maxUnavailable is 25%, want 0"},
+		}},
+		{name: "duplicate-key", want: []want{
+			{"deployment.yaml", 8, `duplicate key "replicas" (first at line 7)`},
+		}},
+		{name: "unknown-kind", want: []want{
+			{"statefulset.yaml", 2, "unknown kind apps/v1 StatefulSet"},
+		}},
+		{name: "secret-with-data", want: []want{
+			{"secret.yaml", 8, "Secret demo/ghcr-pull: carries data: secrets never live in git"},
+		}},
+		{name: "secret-with-stringdata", want: []want{
+			{"secret.yaml", 6, "Secret demo/token: carries stringData"},
+		}},
+		{name: "not-yaml", want: []want{
+			{"broken.yaml", 6, "not valid YAML"},
+		}},
+		{name: "not-an-object", want: []want{
+			{"values.yaml", 1, "not a Kubernetes object: no apiVersion and kind"},
+		}},
+		{name: "broken-references", want: []want{
+			{"app/ingress.yaml", 15, `Ingress demo/web: backend port https is not a port of Service "web"`},
+			{"app/kustomization.yaml", 4, "ingress.yaml is beside kustomization.yaml but not in its resources"},
+			{"app/kustomization.yaml", 7, `resource "configmap.yaml" does not exist`},
+			{"app/service.yaml", 6, "selector app.kubernetes.io/name=wbe matches the pod template of no Deployment"},
+		}},
+		{name: "manual-sync", want: []want{
+			{"argocd/app.yaml", 6, "spec.syncPolicy.automated is not set"},
+			{"argocd/app.yaml", 11, `spec.source.path "manifests/web" is not a directory`},
+		}},
+		{name: "homer-bad-url", want: []want{
+			{"homer/config.yml", 5, `tile "web": url "web.example.test" is not an absolute http(s) URL`},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join("testdata", tt.name)
+			got, err := Dir(context.Background(), dir)
+			if err != nil {
+				t.Fatalf("Dir(%q) error: %v", dir, err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("Dir(%q) = %d problems, want %d:\n%s", dir, len(got), len(tt.want), list(got))
+			}
+			for i, w := range tt.want {
+				p := got[i]
+				if p.File != w.file || p.Line != w.line || !strings.Contains(p.String(), w.contains) {
+					t.Errorf("Dir(%q)[%d] = %q, want %s:%d containing %q", dir, i, p, w.file, w.line, w.contains)
+				}
+			}
+		})
+	}
+}
+
+func TestDirErrors(t *testing.T) {
+	if _, err := Dir(context.Background(), filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Dir(missing directory) error = %v, want fs.ErrNotExist", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Dir(ctx, repoTree); !errors.Is(err, context.Canceled) {
+		t.Errorf("Dir(canceled context) error = %v, want context.Canceled", err)
+	}
+}
+
+func TestProblemString(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Problem
+		want string
+	}{
+		{"full", Problem{File: "a/b.yaml", Line: 3, Object: "Deployment ns/x", Message: "m"}, "a/b.yaml:3: Deployment ns/x: m"},
+		{"no line, no object", Problem{File: "a/b.yaml", Message: "m"}, "a/b.yaml: m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.String(); got != tt.want {
+				t.Errorf("%#v.String() = %q, want %q", tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func list(problems []Problem) string {
+	var b strings.Builder
+	for _, p := range problems {
+		b.WriteString("\t" + p.String() + "\n")
+	}
+	return b.String()
+}
+
+// copyTree copies the regular files of src into a new temporary directory.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
+	return dst
+}

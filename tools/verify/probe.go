@@ -1,0 +1,112 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Version is the body of the service's /version endpoint.
+type Version struct {
+	// Version is the short version the build was stamped with.
+	Version string `json:"version"`
+	// Commit is the full sha the build was stamped with.
+	Commit string `json:"commit"`
+}
+
+// maxBody bounds how much of an answer is read: /version is a few dozen bytes,
+// and a misconfigured URL may point at something much larger.
+const maxBody = 1 << 20
+
+// Probe GETs <baseURL>/version once and returns what the service reports.
+// A nil client means http.DefaultClient. A non-200 answer, a body that is not
+// JSON and a body without a commit are errors.
+func Probe(ctx context.Context, client *http.Client, baseURL string) (Version, error) {
+	endpoint, err := versionURL(baseURL)
+	if err != nil {
+		return Version{}, err
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return get(ctx, client, endpoint)
+}
+
+// poll is one Probe of a checked endpoint, bounded by timeout.
+func poll(ctx context.Context, client *http.Client, endpoint string, timeout time.Duration) (Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return get(ctx, client, endpoint)
+}
+
+func get(ctx context.Context, client *http.Client, endpoint string) (Version, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return Version{}, fmt.Errorf("get %s: %w", endpoint, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		// *url.Error repeats the method and URL; keep only its cause.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return Version{}, fmt.Errorf("get %s: %w", endpoint, err)
+	}
+	defer func() {
+		// Drain what is left so the connection goes back to the pool.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+		_ = resp.Body.Close()
+	}()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return Version{}, fmt.Errorf("get %s: read body: %w", endpoint, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Version{}, fmt.Errorf("get %s: %s%s", endpoint, resp.Status, excerpt(body))
+	}
+	var v Version
+	if err := json.Unmarshal(body, &v); err != nil {
+		return Version{}, fmt.Errorf("get %s: answer is not JSON (Content-Type %q%s), so the URL may not be the service itself: %w",
+			endpoint, resp.Header.Get("Content-Type"), excerpt(body), err)
+	}
+	if strings.TrimSpace(v.Commit) == "" {
+		return Version{}, fmt.Errorf("get %s: answer has no \"commit\"%s", endpoint, excerpt(body))
+	}
+	return v, nil
+}
+
+// versionURL checks baseURL and appends /version to it.
+func versionURL(baseURL string) (string, error) {
+	baseURL = strings.TrimSpace(baseURL)
+	if baseURL == "" {
+		return "", ErrNoURL
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", baseURL)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/version"
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// excerpt quotes the start of a body for an error message, on one line.
+func excerpt(body []byte) string {
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if s == "" {
+		return ""
+	}
+	const limit = 120
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return fmt.Sprintf(": %q", s)
+}
