@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,11 +15,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/check"
 	"github.com/andrelair-platform/platform-demo/tools/compile"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/pipeline"
+	"github.com/andrelair-platform/platform-demo/tools/rollout"
 )
 
 // modules are the workspace modules, as go.work lists them.
@@ -64,6 +68,115 @@ func Run(ctx context.Context) error {
 		_ = cmd.Process.Signal(syscall.SIGTERM) // the service drains, then exits
 	}()
 	return cmd.Wait()
+}
+
+// Publish builds the service image with ko and pushes it to $KO_DOCKER_REPO (default: the embedded registry).
+func Publish(ctx context.Context) error {
+	s, info, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	p := pipeline.New(s, log)
+	defer p.Close(ctx)
+	res, err := p.Publish(ctx, info)
+	if err != nil {
+		return err
+	}
+	fmt.Println(res.Ref)
+	return nil
+}
+
+// Bump points the gitops manifest at an image ref: mage bump <repo:tag@sha256:...>.
+func Bump(ctx context.Context, image string) error {
+	s, info, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	p := pipeline.New(s, log)
+	defer p.Close(ctx)
+	res, err := p.Bump(ctx, image, info)
+	if err != nil {
+		return err
+	}
+	fmt.Println(res)
+	return nil
+}
+
+// Verify polls $VERIFY_URL/version until this commit is live (the local rollout when VERIFY_URL is unset).
+func Verify(ctx context.Context) error {
+	s, info, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	p := pipeline.New(s, log)
+	if s.VerifyURL == "" && s.LocalGitops() && !rollout.Serving(ctx, s.LocalAddr) {
+		return fmt.Errorf("nothing serves the local rollout on %s: start `go tool mage local` in another terminal, or set VERIFY_URL", s.LocalAddr)
+	}
+	res, err := p.Verify(ctx, info.Commit)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s is live at %s (seen after %s, %d polls)\n", info.Commit, p.VerifyURL(), res.Elapsed.Round(time.Millisecond), res.Polls)
+	return nil
+}
+
+// Local serves the gitops head on the local rollout until Ctrl-C, rolling out each new bump.
+func Local(ctx context.Context) error {
+	s, err := settings()
+	if err != nil {
+		return err
+	}
+	if !s.LocalGitops() {
+		return errors.New("mage local rolls out the local gitops repository: unset GITOPS_REPO (a real cluster runs Argo CD instead)")
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p := pipeline.New(s, log)
+	defer p.Close(context.WithoutCancel(ctx))
+	return p.Serve(ctx, time.Second, func(url string) {
+		fmt.Printf("serving the gitops head at %s (Ctrl-C stops)\n", url)
+	})
+}
+
+// CI takes the current commit live: test, publish, bump, refresh or roll out, verify; then prints a summary.
+func CI(ctx context.Context) error {
+	s, info, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, runErr := pipeline.Run(ctx, pipeline.Options{
+		Settings: s, Build: info, Logger: log,
+		Test: func(ctx context.Context) error {
+			return check.All(ctx, check.Options{Root: root(), Modules: modules, Stdout: os.Stderr, Stderr: os.Stderr})
+		},
+	})
+	fmt.Print(sum.Text())
+	jsonPath := filepath.Join(s.StateDir, "ci-summary.json")
+	if err := pipeline.WriteSummary(sum, jsonPath, s.StepSummary); err != nil {
+		return errors.Join(runErr, err)
+	}
+	fmt.Println("summary:", jsonPath)
+	return runErr
+}
+
+// Integration runs the integration tests: a real distribution registry with auth, and the image under podman.
+func Integration(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-run", "Integration", "./...")
+	cmd.Dir = filepath.Join(root(), "tools")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// load reads the settings and the build identity of the current commit.
+func load(ctx context.Context) (config.Settings, buildinfo.Info, error) {
+	s, err := settings()
+	if err != nil {
+		return s, buildinfo.Info{}, err
+	}
+	info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root(), GitHubSHA: s.GitHubSHA})
+	return s, info, err
 }
 
 func build(ctx context.Context) (string, buildinfo.Info, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,6 +28,9 @@ func (r *Rollout) binary(ctx context.Context, spec Spec) (string, []string, erro
 	ref, err := name.ParseReference(spec.Image)
 	if err != nil {
 		return "", nil, fmt.Errorf("parse image %q: %w", spec.Image, err)
+	}
+	if !loopback(ref.Context().RegistryStr()) {
+		return "", nil, &RemoteImageError{Image: spec.Image}
 	}
 	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithPlatform(platform), remote.WithAuthFromKeychain(authn.DefaultKeychain))
@@ -53,6 +57,30 @@ func (r *Rollout) binary(ctx context.Context, spec Spec) (string, []string, erro
 		return "", nil, fmt.Errorf("take %s out of %s: %w", entry, spec.Image, err)
 	}
 	return out, cfg.Config.Env, nil
+}
+
+// RemoteImageError reports an image outside a loopback registry. The local
+// rollout only runs what the local loop published: it never reaches out to a
+// public registry, which the machine may not even be allowed to contact.
+type RemoteImageError struct {
+	Image string
+}
+
+func (e *RemoteImageError) Error() string {
+	return fmt.Sprintf("the manifest names %s, which is not in a loopback registry: the local rollout runs only images the local loop published (run `go tool mage ci`, or `go tool mage publish` then `go tool mage bump <ref>`)", e.Image)
+}
+
+// loopback reports whether a registry host[:port] is on this machine.
+func loopback(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // extract writes the file at path entry of img's flattened filesystem to out.

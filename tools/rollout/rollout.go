@@ -98,6 +98,7 @@ func Start(ctx context.Context, opts Options) (*Rollout, error) {
 	}
 	r.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set(MarkerHeader, "1")
 			if r.target.Load() == nil {
 				writeError(w, http.StatusServiceUnavailable, "no version rolled out yet")
 				return
@@ -109,6 +110,27 @@ func Start(ctx context.Context, opts Options) (*Rollout, error) {
 	}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
+}
+
+// MarkerHeader is set on every answer of the stable address, so another
+// process can tell a running rollout from some other program on the port.
+const MarkerHeader = "Platform-Demo-Rollout"
+
+// Serving reports whether a rollout of another process answers on addr.
+func Serving(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Header.Get(MarkerHeader) == "1"
 }
 
 // URL is the base URL of the live version.

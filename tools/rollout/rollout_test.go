@@ -131,6 +131,13 @@ func TestApply(t *testing.T) {
 	}
 	defer r.Close(ctx)
 
+	addr := strings.TrimPrefix(r.URL(), "http://")
+	if !Serving(ctx, addr) {
+		t.Errorf("Serving(%s) = false for a running rollout", addr)
+	}
+	if Serving(ctx, host) {
+		t.Errorf("Serving(%s) = true for a registry, want false", host)
+	}
 	resp, err := http.Get(r.URL() + "/version")
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +177,13 @@ func TestApply(t *testing.T) {
 	}
 	if got := liveVersion(t, r.URL()); got["version"] != "v2" {
 		t.Errorf("after a failed Apply: version %q, want v2 still live", got["version"])
+	}
+
+	// The seed manifest names ghcr.io; the local rollout must not reach out.
+	_, err = r.Apply(ctx, Spec{Image: "ghcr.io/andrelair-platform/platform-demo:latest"})
+	var remoteErr *RemoteImageError
+	if !errors.As(err, &remoteErr) {
+		t.Errorf("Apply(ghcr.io image) error = %v, want a RemoteImageError", err)
 	}
 
 	if err := r.Close(ctx); err != nil {
@@ -232,5 +246,25 @@ spec:
 				t.Errorf("SpecFromManifest() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	tests := []struct {
+		registry string
+		want     bool
+	}{
+		{"127.0.0.1:5055", true},
+		{"localhost:5000", true},
+		{"[::1]:5000", true},
+		{"127.0.0.2", true},
+		{"ghcr.io", false},
+		{"10.0.0.200:5000", false},
+		{"index.docker.io", false},
+	}
+	for _, tt := range tests {
+		if got := loopback(tt.registry); got != tt.want {
+			t.Errorf("loopback(%q) = %v, want %v", tt.registry, got, tt.want)
+		}
 	}
 }

@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
+	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
+)
+
+// clone copies the repository's files (tracked, and new ones git does not
+// ignore, so uncommitted work is tested too) into a fresh repository with
+// one commit, and returns its root.
+func clone(t *testing.T) string {
+	t.Helper()
+	src, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("list repository files: %v", err)
+	}
+	dst := filepath.Join(t.TempDir(), "platform-demo")
+	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted in the work tree
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Stat(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, dst, "init", "-q", "-b", "main")
+	commit(t, dst, "initial")
+	return dst
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+		"GIT_COMMITTER_NAME=dev", "GIT_COMMITTER_EMAIL=dev@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func commit(t *testing.T, dir, msg string) buildinfo.Info {
+	t.Helper()
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
+	info, err := buildinfo.Read(context.Background(), buildinfo.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// localSettings are the local loop's settings for a clone, on free ports.
+func localSettings(t *testing.T, root string) config.Settings {
+	t.Helper()
+	env := map[string]string{
+		"PIPELINE_STATE_DIR":  filepath.Join(root, ".state"),
+		"LOCAL_REGISTRY_ADDR": "127.0.0.1:0",
+		"LOCAL_ADDR":          "127.0.0.1:0",
+		"VERIFY_TIMEOUT":      "2m",
+	}
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func running(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
+
+// TestLocalLoop drives the stages after test through the local loop, as
+// `mage ci` does: a commit goes live, a second commit replaces it and its
+// process, and an older commit is refused by the bump guard.
+func TestLocalLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service: skipped with -short")
+	}
+	ctx := context.Background()
+	root := clone(t)
+	s := localSettings(t, root)
+	first, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("run takes a commit live and stops what it started", func(t *testing.T) {
+		sum, err := Run(ctx, Options{Settings: s, Build: first})
+		if err != nil {
+			t.Fatalf("Run() error = %v\n%s", err, sum.Text())
+		}
+		var names []string
+		for _, st := range sum.Stages {
+			names = append(names, st.Name+":"+st.Status)
+		}
+		if got, want := strings.Join(names, " "), "test:skipped publish:ok bump:ok rollout:ok verify:ok"; got != want {
+			t.Errorf("stages = %q, want %q", got, want)
+		}
+		if sum.LiveCommit != first.Commit || sum.Live <= 0 || !strings.Contains(sum.Image, "@sha256:") || len(sum.GitopsCommit) != 40 {
+			t.Errorf("summary = %+v, want commit %s live, a digest-pinned image and a gitops commit", sum, first.Commit)
+		}
+	})
+
+	// One Pipeline across commits, as `mage local` keeps one rollout.
+	p := New(s, nil)
+	defer p.Close(ctx)
+	deploy := func(info buildinfo.Info) (int, int) {
+		t.Helper()
+		pub, err := p.Publish(ctx, info)
+		if err != nil {
+			t.Fatalf("Publish(%s) error = %v", info.Version, err)
+		}
+		b, err := p.Bump(ctx, pub.Ref, info)
+		if err != nil || b.Outcome != bump.Committed {
+			t.Fatalf("Bump(%s) = %+v, %v", info.Version, b, err)
+		}
+		res, err := p.Rollout(ctx)
+		if err != nil {
+			t.Fatalf("Rollout(%s) error = %v", info.Version, err)
+		}
+		if _, err := p.Verify(ctx, info.Commit); err != nil {
+			t.Fatalf("Verify(%s) error = %v", info.Version, err)
+		}
+		return res.PID, res.PreviousPID
+	}
+
+	if err := os.WriteFile(filepath.Join(root, "services/platform-demo/CHANGE"), []byte("second\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := commit(t, root, "second")
+	secondPID, _ := deploy(second)
+
+	third := commit(t, root, "third")
+	thirdPID, previous := deploy(third)
+	if previous != secondPID || running(secondPID) {
+		t.Errorf("after deploying %s: previous pid %d (want %d) running=%v, want the old version stopped", third.Version, previous, secondPID, running(secondPID))
+	}
+	live, err := verify.Probe(ctx, nil, p.VerifyURL())
+	if err != nil || live.Commit != third.Commit {
+		t.Errorf("live /version = %+v, %v; want commit %s", live, err, third.Commit)
+	}
+
+	// Re-running the pipeline of an older commit must not roll back.
+	pub, err := p.Publish(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Bump(ctx, pub.Ref, second)
+	if err != nil || b.Outcome != bump.NewerDeployed {
+		t.Fatalf("Bump(older %s) = %+v, %v; want refused because %s is deployed", second.Version, b, err, third.Version)
+	}
+	if res, err := p.Rollout(ctx); err != nil || res.Changed || res.PID != thirdPID {
+		t.Errorf("Rollout after a refused bump = %+v, %v; want pid %d unchanged", res, err, thirdPID)
+	}
+}

@@ -1,0 +1,254 @@
+// Package pipeline runs the stages that take a commit to live: publish the
+// image, bump the gitops repository, let the cluster (or the local rollout)
+// pick it up, and verify the live version. It owns the local loop's parts
+// (the embedded registry, the local gitops repository, the local rollout),
+// starts them when a stage needs them and stops them on Close.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/argocd"
+	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/localgitops"
+	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
+	"github.com/andrelair-platform/platform-demo/tools/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
+)
+
+// LocalVerifyInterval is the verify interval of the local loop when
+// VERIFY_INTERVAL is not set: a local rollout takes milliseconds, not minutes.
+const LocalVerifyInterval = 200 * time.Millisecond
+
+// Pipeline runs stages with one set of settings.
+type Pipeline struct {
+	s   config.Settings
+	log *slog.Logger
+
+	reg *localregistry.Registry
+	ro  *rollout.Rollout
+	// roURL is the address of a rollout another process serves (`mage
+	// local`), when this one attached to it instead of starting its own.
+	roURL string
+}
+
+// New returns a Pipeline; logger nil discards progress.
+func New(s config.Settings, logger *slog.Logger) *Pipeline {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{s: s, log: logger}
+}
+
+// Close stops whatever local parts the pipeline started: the live version
+// of the local rollout and the embedded registry.
+func (p *Pipeline) Close(ctx context.Context) error {
+	var errs []error
+	if p.ro != nil {
+		errs = append(errs, p.ro.Close(ctx))
+		p.ro = nil
+	}
+	if p.reg != nil {
+		errs = append(errs, p.reg.Close())
+		p.reg = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Publish builds and pushes the image of info's commit.
+func (p *Pipeline) Publish(ctx context.Context, info buildinfo.Info) (publish.Result, error) {
+	repo, base := p.s.ImageRepo(), p.s.Base
+	if p.s.LocalRegistry() {
+		reg, err := p.registry(ctx)
+		if err != nil {
+			return publish.Result{}, err
+		}
+		repo = reg.Addr() + "/" + config.LocalImageName
+		if base == "" {
+			// The production base lives on gcr.io; the local loop must work
+			// with nothing but Go, so it builds its own.
+			base = publish.BaseLocal
+		}
+	}
+	return publish.Image(ctx, publish.Options{
+		Dir: p.s.Root, Repo: repo,
+		Version: info.Version, Commit: info.Commit, CommitTime: info.Time,
+		Source: p.s.SourceURL, Platforms: p.s.Platforms, Base: base,
+		Username: p.s.RegistryUsername, Password: p.s.RegistryPassword,
+		Logger: p.log,
+	})
+}
+
+// Refresh asks Argo CD to look at the gitops repository now, when
+// configured; it reports false when there is nothing configured to call.
+func (p *Pipeline) Refresh(ctx context.Context) (bool, error) {
+	if !p.s.ArgoConfigured() {
+		return false, nil
+	}
+	return true, argocd.Refresh(ctx, argocd.Options{Server: p.s.ArgoServer, Token: p.s.ArgoToken, App: p.s.ArgoApp})
+}
+
+// Rollout makes the gitops head live on the local rollout. When another
+// process (`mage local`) serves the rollout, it leaves the rollout to it and
+// reports Changed false.
+func (p *Pipeline) Rollout(ctx context.Context) (rollout.Result, error) {
+	ro, err := p.rollout(ctx)
+	if err != nil || ro == nil {
+		return rollout.Result{}, err
+	}
+	spec, _, err := p.gitopsHead(ctx)
+	if err != nil {
+		return rollout.Result{}, err
+	}
+	if p.s.LocalRegistry() {
+		// The image is pulled from the embedded registry, which must be up.
+		if _, err := p.registry(ctx); err != nil {
+			return rollout.Result{}, err
+		}
+	}
+	return ro.Apply(ctx, spec)
+}
+
+// VerifyURL is the base URL verify polls: VERIFY_URL, or the local
+// rollout's address in the local loop. Empty means there is nothing to poll.
+func (p *Pipeline) VerifyURL() string {
+	switch {
+	case p.s.VerifyURL != "":
+		return p.s.VerifyURL
+	case p.ro != nil:
+		return p.ro.URL()
+	case p.roURL != "":
+		return p.roURL
+	case p.s.LocalGitops():
+		return "http://" + p.s.LocalAddr
+	}
+	return ""
+}
+
+// Verify waits until commit is live at VerifyURL.
+func (p *Pipeline) Verify(ctx context.Context, commit string) (verify.Result, error) {
+	interval := p.s.VerifyInterval
+	if p.s.LocalGitops() && p.s.Sources["VERIFY_INTERVAL"] != config.FromEnv {
+		interval = LocalVerifyInterval
+	}
+	return verify.Live(ctx, verify.Options{
+		URL: p.VerifyURL(), Commit: commit,
+		Consecutive: p.s.VerifyConsecutive, Interval: interval, Timeout: p.s.VerifyTimeout,
+		Progress: verify.LogProgress(p.log),
+	})
+}
+
+// Serve keeps the local rollout at the gitops head until ctx ends: it
+// checks the head every interval, the way Argo CD polls git, and rolls out
+// each new commit. A failed rollout is reported and the previous version
+// keeps serving. It returns the rollout's URL through ready once serving.
+func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func(url string)) error {
+	ro, err := p.rollout(ctx)
+	if err != nil {
+		return err
+	}
+	if ro == nil {
+		return fmt.Errorf("another process already serves the local rollout on %s: stop it, or set LOCAL_ADDR to a free address", p.s.LocalAddr)
+	}
+	if _, err := p.registry(ctx); err != nil && p.s.LocalRegistry() {
+		return err
+	}
+	ready(ro.URL())
+	var seen string
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		spec, head, err := p.gitopsHead(ctx)
+		switch {
+		case err != nil:
+			p.log.Error("read gitops head", "err", err)
+		case head != seen:
+			res, err := ro.Apply(ctx, spec)
+			var remote *rollout.RemoteImageError
+			if errors.As(err, &remote) {
+				p.log.Info("nothing to roll out yet: waiting for the first bump", "gitops", head[:7], "image", remote.Image)
+			} else if err != nil {
+				p.log.Error("rollout failed; the previous version keeps serving", "gitops", head[:7], "err", err)
+			} else if res.Changed {
+				p.log.Info("rolled out", "gitops", head[:7], "image", res.Image, "ready", res.Ready.Round(time.Millisecond))
+			}
+			seen = head
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// InitGitops creates the local gitops repository from gitops/ if missing.
+func (p *Pipeline) InitGitops(ctx context.Context) error {
+	if !p.s.LocalGitops() {
+		return nil
+	}
+	created, err := localgitops.Init(ctx, localgitops.Options{
+		Dir: p.s.LocalGitopsDir(), Seed: filepath.Join(p.s.Root, "gitops"), Branch: p.s.GitopsBranch,
+	})
+	if created {
+		p.log.Info("created the local gitops repository", "dir", p.s.LocalGitopsDir())
+	}
+	return err
+}
+
+func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error) {
+	if err := p.InitGitops(ctx); err != nil {
+		return rollout.Spec{}, "", err
+	}
+	manifest, head, err := localgitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	if err != nil {
+		return rollout.Spec{}, "", err
+	}
+	spec, err := rollout.SpecFromManifest(manifest, p.s.GitopsContainer)
+	if err != nil {
+		return rollout.Spec{}, "", fmt.Errorf("gitops %s at %s: %w", p.s.GitopsPath, head[:7], err)
+	}
+	return spec, head, nil
+}
+
+func (p *Pipeline) registry(ctx context.Context) (*localregistry.Registry, error) {
+	if p.reg != nil {
+		return p.reg, nil
+	}
+	reg, err := localregistry.Start(ctx, localregistry.Options{
+		Dir: filepath.Join(p.s.StateDir, "registry"), Addr: p.s.RegistryAddr, Logger: p.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.reg = reg
+	return reg, nil
+}
+
+// rollout starts the local rollout, or returns nil when another process
+// serves it on the same address.
+func (p *Pipeline) rollout(ctx context.Context) (*rollout.Rollout, error) {
+	if p.ro != nil || p.roURL != "" {
+		return p.ro, nil
+	}
+	if rollout.Serving(ctx, p.s.LocalAddr) {
+		p.roURL = "http://" + p.s.LocalAddr
+		p.log.Info("the local rollout is served by another process; it rolls out the bump itself", "url", p.roURL)
+		return nil, nil
+	}
+	ro, err := rollout.Start(ctx, rollout.Options{
+		Addr: p.s.LocalAddr, Dir: filepath.Join(p.s.StateDir, "rollout"), Logger: p.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.ro = ro
+	return ro, nil
+}
