@@ -1,0 +1,265 @@
+package podman
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
+)
+
+// loopback is the only host address Play publishes ports on.
+const loopback = "127.0.0.1"
+
+// defaultGrace is Kubernetes' terminationGracePeriodSeconds default.
+const defaultGrace = 30
+
+// local says how a Deployment is made to run under podman on one machine.
+type local struct {
+	// container is the container whose port is published.
+	container string
+	// image replaces that container's image; empty keeps it.
+	image string
+	// name replaces the Deployment's name, which podman derives the pod
+	// name from; empty keeps it.
+	name string
+	// containerPort is the port of container that hostPort publishes.
+	containerPort int
+	// hostPort is the loopback port it is published on.
+	hostPort int
+}
+
+// localized is a manifest rewritten by localize.
+type localized struct {
+	// manifest is the rewritten YAML stream.
+	manifest []byte
+	// image is the container's image after the rewrite.
+	image string
+	// name is the Deployment's name after the rewrite.
+	name string
+	// grace is the Deployment's terminationGracePeriodSeconds, or
+	// Kubernetes' default.
+	grace int
+	// rewrites says, one line each, what was changed and why.
+	rewrites []string
+}
+
+// localize rewrites the Deployment that holds l.container so that podman 4.3's
+// `kube play` runs it the way the manifest means it on one machine. Each
+// rewrite answers a difference measured with podman 4.3:
+//
+//   - the image is the locally published one;
+//   - replicas becomes 1: podman creates one pod per replica, and every pod
+//     publishes the same host port, so the second one fails to start;
+//   - the served port gets hostPort and hostIP 127.0.0.1, and every other
+//     port hostIP 127.0.0.1: podman publishes each containerPort on
+//     0.0.0.0:<containerPort> when hostPort is absent;
+//   - httpGet and tcpSocket liveness probes are removed: podman turns them
+//     into a healthcheck that runs curl (or nc) inside the container, with a
+//     named port resolved to 0, and restarts the container when it fails; a
+//     static image has neither tool, so the check can never pass.
+//
+// Everything else, the securityContext first of all, is passed through, and
+// documents other than that Deployment are left as they are.
+func localize(in []byte, l local) (localized, error) {
+	if l.container == "" {
+		return localized{}, errors.New("localize manifest: empty container name")
+	}
+	if l.hostPort < 1 || l.hostPort > 65535 {
+		return localized{}, fmt.Errorf("localize manifest: host port %d out of range", l.hostPort)
+	}
+	var res localized
+	if l.image != "" {
+		out, changed, err := manifest.SetImage(in, l.container, l.image)
+		if err != nil {
+			return localized{}, fmt.Errorf("localize manifest: %w", err)
+		}
+		in = out
+		if changed {
+			res.rewrites = append(res.rewrites, fmt.Sprintf("image of container %s: %s (the locally published image)", l.container, l.image))
+		}
+	}
+
+	cur, err := manifest.Read(in, l.container)
+	if err != nil {
+		return localized{}, fmt.Errorf("localize manifest: %w", err)
+	}
+	res.image = cur.Image
+
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(in))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return localized{}, fmt.Errorf("localize manifest: decode YAML: %w", err)
+		}
+		docs = append(docs, &doc)
+	}
+
+	var dep, pod *yaml.Node
+	var target *yaml.Node
+	for _, doc := range docs {
+		if len(doc.Content) == 0 || scalar(doc.Content[0], "kind") != "Deployment" {
+			continue
+		}
+		p := lookup(doc.Content[0], "spec", "template", "spec")
+		if c := findContainer(p, l.container); c != nil {
+			dep, pod, target = doc.Content[0], p, c
+			break
+		}
+	}
+	if dep == nil {
+		return localized{}, fmt.Errorf("localize manifest: no Deployment with a container named %q", l.container)
+	}
+
+	meta := lookup(dep, "metadata")
+	res.name = scalar(meta, "name")
+	if l.name != "" && l.name != res.name {
+		set(meta, "name", l.name, "!!str")
+		res.rewrites = append(res.rewrites, fmt.Sprintf("metadata.name: %s (podman names the pod after it)", l.name))
+		res.name = l.name
+	}
+	if res.name == "" {
+		return localized{}, errors.New("localize manifest: the Deployment has no metadata.name")
+	}
+
+	res.grace = defaultGrace
+	if g := scalar(pod, "terminationGracePeriodSeconds"); g != "" {
+		n, err := strconv.Atoi(g)
+		if err != nil || n < 0 {
+			return localized{}, fmt.Errorf("localize manifest: terminationGracePeriodSeconds %q is not a whole number of seconds", g)
+		}
+		res.grace = n
+	}
+
+	spec := lookup(dep, "spec")
+	if r := scalar(spec, "replicas"); r != "" && r != "1" {
+		set(spec, "replicas", "1", "!!int")
+		res.rewrites = append(res.rewrites, fmt.Sprintf("replicas: 1, was %s (podman starts one pod per replica, all on the same host port)", r))
+	}
+
+	published := false
+	for _, list := range []string{"initContainers", "containers"} {
+		seq := lookup(pod, list)
+		if seq == nil || seq.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, c := range seq.Content {
+			name := scalar(c, "name")
+			if ports := lookup(c, "ports"); ports != nil && ports.Kind == yaml.SequenceNode {
+				for _, p := range ports.Content {
+					cp := scalar(p, "containerPort")
+					if c == target && cp == strconv.Itoa(l.containerPort) && !published {
+						published = true
+						if scalar(p, "hostPort") == strconv.Itoa(l.hostPort) && scalar(p, "hostIP") == loopback {
+							continue
+						}
+						set(p, "hostPort", strconv.Itoa(l.hostPort), "!!int")
+						set(p, "hostIP", loopback, "!!str")
+						res.rewrites = append(res.rewrites, fmt.Sprintf("port %s of container %s: hostPort %d, hostIP %s (the published address)", cp, name, l.hostPort, loopback))
+						continue
+					}
+					if scalar(p, "hostIP") != loopback {
+						set(p, "hostIP", loopback, "!!str")
+						res.rewrites = append(res.rewrites, fmt.Sprintf("port %s of container %s: hostIP %s (podman publishes every containerPort, on every interface unless told)", cp, name, loopback))
+					}
+				}
+			}
+			if probe := lookup(c, "livenessProbe"); probe != nil && (lookup(probe, "httpGet") != nil || lookup(probe, "tcpSocket") != nil) {
+				remove(c, "livenessProbe")
+				res.rewrites = append(res.rewrites, fmt.Sprintf("livenessProbe of container %s: removed (podman runs it as curl or nc inside the container and restarts the container when it fails)", name))
+			}
+		}
+	}
+	if !published {
+		return localized{}, fmt.Errorf("localize manifest: container %q declares no containerPort %d: add it to its ports, or set Options.ContainerPort to the port it serves on", l.container, l.containerPort)
+	}
+
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	for _, doc := range docs {
+		if err := enc.Encode(doc); err != nil {
+			return localized{}, fmt.Errorf("localize manifest: encode YAML: %w", err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return localized{}, fmt.Errorf("localize manifest: encode YAML: %w", err)
+	}
+	res.manifest = buf.Bytes()
+	return res, nil
+}
+
+// findContainer returns the container named name in a pod spec, or nil.
+func findContainer(pod *yaml.Node, name string) *yaml.Node {
+	seq := lookup(pod, "containers")
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, c := range seq.Content {
+		if scalar(c, "name") == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// lookup follows keys through mappings and returns the value node, or nil.
+func lookup(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// scalar is the value of the scalar at key in mapping n, or "".
+func scalar(n *yaml.Node, key string) string {
+	v := lookup(n, key)
+	if v == nil || v.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return v.Value
+}
+
+// set gives key the scalar value with tag (!!str or !!int) in mapping m,
+// adding the key at the end when it is missing. The tag makes the encoder
+// quote a string that would otherwise read as a number.
+func set(m *yaml.Node, key, value, tag string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := m.Content[i+1]
+			*v = yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value, LineComment: v.LineComment}
+			return
+		}
+	}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value})
+}
+
+// remove deletes key from mapping m.
+func remove(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}
