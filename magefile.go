@@ -21,6 +21,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/check"
 	"github.com/andrelair-platform/platform-demo/tools/compile"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/doctor"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 	"github.com/andrelair-platform/platform-demo/tools/rollout"
 )
@@ -138,11 +139,29 @@ func Local(ctx context.Context) error {
 	})
 }
 
+// Doctor checks settings, credentials and services in seconds, and prints each problem with its fix.
+func Doctor(ctx context.Context) error {
+	s, err := settings()
+	home, _ := os.UserHomeDir()
+	r := doctor.Run(ctx, doctor.Options{Settings: s, ConfigErr: err, Home: home})
+	fmt.Print(r.Text())
+	if r.Failed() {
+		return errors.New("doctor: fix the rows marked ✗ above")
+	}
+	return nil
+}
+
 // CI takes the current commit live: test, publish, bump, refresh or roll out, verify; then prints a summary.
 func CI(ctx context.Context) error {
 	s, info, err := load(ctx)
 	if err != nil {
 		return err
+	}
+	// A bad token or registry login fails here, in seconds, not after the build.
+	home, _ := os.UserHomeDir()
+	if r := doctor.Run(ctx, doctor.Options{Settings: s, Home: home, Only: doctor.Preflight}); r.Failed() {
+		fmt.Print(r.Text())
+		return errors.New("ci: preflight failed: fix the rows marked ✗ above (go tool mage doctor checks everything)")
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

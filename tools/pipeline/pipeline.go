@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
@@ -18,6 +20,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/localgitops"
 	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	"github.com/andrelair-platform/platform-demo/tools/podman"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
@@ -34,6 +37,7 @@ type Pipeline struct {
 
 	reg *localregistry.Registry
 	ro  *rollout.Rollout
+	pod *podman.Pod // LOCAL_RUNTIME=podman
 	// roURL is the address of a rollout another process serves (`mage
 	// local`), when this one attached to it instead of starting its own.
 	roURL string
@@ -51,6 +55,10 @@ func New(s config.Settings, logger *slog.Logger) *Pipeline {
 // of the local rollout and the embedded registry.
 func (p *Pipeline) Close(ctx context.Context) error {
 	var errs []error
+	if p.pod != nil {
+		errs = append(errs, p.pod.Down(ctx))
+		p.pod = nil
+	}
 	if p.ro != nil {
 		errs = append(errs, p.ro.Close(ctx))
 		p.ro = nil
@@ -99,6 +107,9 @@ func (p *Pipeline) Refresh(ctx context.Context) (bool, error) {
 // process (`mage local`) serves the rollout, it leaves the rollout to it and
 // reports Changed false.
 func (p *Pipeline) Rollout(ctx context.Context) (rollout.Result, error) {
+	if p.s.LocalRuntime == "podman" {
+		return p.playPodman(ctx)
+	}
 	ro, err := p.rollout(ctx)
 	if err != nil || ro == nil {
 		return rollout.Result{}, err
@@ -122,6 +133,8 @@ func (p *Pipeline) VerifyURL() string {
 	switch {
 	case p.s.VerifyURL != "":
 		return p.s.VerifyURL
+	case p.pod != nil:
+		return p.pod.URL
 	case p.ro != nil:
 		return p.ro.URL()
 	case p.roURL != "":
@@ -187,6 +200,46 @@ func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func
 		case <-tick.C:
 		}
 	}
+}
+
+// playPodman runs the gitops head with `podman kube play --replace`, a real
+// OCI runtime instead of a host process. It replaces the previous pod
+// rather than overlapping with it: podman has no rolling update.
+func (p *Pipeline) playPodman(ctx context.Context) (rollout.Result, error) {
+	if err := p.InitGitops(ctx); err != nil {
+		return rollout.Result{}, err
+	}
+	manifest, _, err := localgitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	if err != nil {
+		return rollout.Result{}, err
+	}
+	spec, err := rollout.SpecFromManifest(manifest, p.s.GitopsContainer)
+	if err != nil {
+		return rollout.Result{}, err
+	}
+	if p.s.LocalRegistry() {
+		if _, err := p.registry(ctx); err != nil {
+			return rollout.Result{}, err
+		}
+	}
+	_, portStr, err := net.SplitHostPort(p.s.LocalAddr)
+	if err != nil {
+		return rollout.Result{}, fmt.Errorf("LOCAL_ADDR=%q: want host:port: %w", p.s.LocalAddr, err)
+	}
+	port, _ := strconv.Atoi(portStr) // 0 lets podman.Play pick a free port
+	pod, err := podman.Play(ctx, podman.Options{
+		Manifest: manifest, Image: spec.Image, Container: p.s.GitopsContainer, HostPort: port,
+		Dir: filepath.Join(p.s.StateDir, "podman"), Logger: p.log,
+	})
+	if err != nil {
+		return rollout.Result{}, err
+	}
+	previous := ""
+	if p.pod != nil {
+		previous = p.pod.Name
+	}
+	p.pod = &pod
+	return rollout.Result{Image: spec.Image, Changed: true, Ready: pod.Ready, Previous: previous}, nil
 }
 
 // InitGitops creates the local gitops repository from gitops/ if missing.

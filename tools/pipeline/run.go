@@ -78,6 +78,8 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 				return "left to the running `mage local`", nil
 			case !res.Changed:
 				return "already live: " + res.Image, nil
+			case res.PID == 0:
+				return fmt.Sprintf("podman pod ready in %s", res.Ready.Round(time.Millisecond)), nil
 			}
 			return fmt.Sprintf("pid %d ready in %s", res.PID, res.Ready.Round(time.Millisecond)), nil
 		}); err != nil {

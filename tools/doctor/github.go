@@ -1,0 +1,294 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-github/v62/github"
+
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/localgitops"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
+)
+
+// github checks the token against the API, then the gitops target through
+// it: the target cannot be read with a token the API rejects, so the two
+// run in order and the second says so rather than repeating the failure.
+func (d *doctor) github(ctx context.Context) []Row {
+	api := Row{Check: CheckGitHub}
+	if ok, why := githubGitops(d.s); !ok {
+		api.Found = why
+		return []Row{api, d.gitopsOther(ctx)}
+	}
+	target := Row{Check: CheckGitops}
+	client, err := d.githubClient()
+	if err != nil {
+		api.Status, api.Found, api.Fix = Fail, err.Error(), "set GITHUB_API_URL to the API root, such as https://api.github.com/"
+		target.Status, target.Found = Warn, "not checked: no usable API URL"
+		return []Row{api, target}
+	}
+	if strings.TrimSpace(d.s.GitopsToken) == "" {
+		// Reading a public repository needs no token, so the target can
+		// still be checked; the GITOPS_TOKEN row already fails.
+		api.Status, api.Found = Warn, "not checked: GITOPS_TOKEN is unset (the gitops target is read anonymously)"
+		return []Row{api, d.checkTarget(ctx, client)}
+	}
+	api, ok := d.checkToken(ctx, client)
+	if !ok {
+		target.Status, target.Found = Warn, "not checked: the GitHub API check failed"
+		return []Row{api, target}
+	}
+	return []Row{api, d.checkTarget(ctx, client)}
+}
+
+func (d *doctor) githubClient() (*github.Client, error) {
+	base, err := url.Parse(d.s.GitHubAPIURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("GITHUB_API_URL %q is not an http(s) URL", redactURL(d.s.GitHubAPIURL))
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	client := github.NewClient(d.opts.HTTPClient)
+	// The GITOPS_TOKEN row reports whitespace around the token; sending it
+	// without tells whether the whitespace is its only fault.
+	if token := strings.TrimSpace(d.s.GitopsToken); token != "" {
+		client = client.WithAuthToken(token)
+	}
+	client.BaseURL = base
+	return client, nil
+}
+
+// checkToken asks who the token belongs to and what it may do on the gitops
+// repository. It reports whether the target can be checked with it.
+func (d *doctor) checkToken(ctx context.Context, client *github.Client) (Row, bool) {
+	row := Row{Check: CheckGitHub}
+	token := strings.TrimSpace(d.s.GitopsToken)
+	owner, name, _ := strings.Cut(d.s.GitopsRepo, "/")
+	kind := kindOf(token)
+	host := client.BaseURL.Host
+
+	who := ""
+	if !kind.app {
+		user, _, err := client.Users.Get(ctx, "")
+		if err != nil {
+			row.Status = Fail
+			row.Found, row.Fix = d.apiFailure("GET /user", err)
+			return row, false
+		}
+		who = " as " + user.GetLogin()
+	}
+	repo, resp, err := client.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		if status(err) == http.StatusNotFound {
+			row.Status = Fail
+			row.Found = fmt.Sprintf("%s: 404 Not Found for the token%s: the repository does not exist, or the account cannot see it", d.s.GitopsRepo, who)
+			row.Fix = "check GITOPS_REPO (owner/name), and give the token's account write access to the repository"
+			return row, false
+		}
+		row.Status = Fail
+		row.Found, row.Fix = d.apiFailure("GET /repos/"+d.s.GitopsRepo, err)
+		return row, false
+	}
+	found := fmt.Sprintf("token accepted by %s%s", host, who)
+	if token != d.s.GitopsToken {
+		found = fmt.Sprintf("token accepted by %s%s once its whitespace is removed", host, who)
+	}
+
+	// Classic tokens list their scopes; fine-grained and app tokens send no
+	// header at all, and a missing header says nothing about a scope.
+	if values, sent := resp.Header[http.CanonicalHeaderKey("X-OAuth-Scopes")]; sent {
+		scopes := splitScopes(strings.Join(values, ","))
+		enough := slices.Contains(scopes, "repo") || (!repo.GetPrivate() && slices.Contains(scopes, "public_repo"))
+		if !enough {
+			row.Status = Fail
+			row.Found = fmt.Sprintf("%s; its scopes (%s) lack `repo`", found, listOrNone(scopes))
+			row.Fix = "the Contents API needs the `repo` scope to write " + d.s.GitopsRepo + ": edit the token on GitHub (Settings → Developer settings → Personal access tokens) and tick `repo`, or create a new one (docs/runbook.md, step 2)"
+			return row, true
+		}
+		found += fmt.Sprintf("; scopes: %s", strings.Join(scopes, ", "))
+	}
+	// App tokens may get no permissions object: then nothing is known.
+	switch push, known := repo.GetPermissions()["push"]; {
+	case known && !push:
+		row.Status = Fail
+		row.Found = fmt.Sprintf("%s; no push permission on %s", found, d.s.GitopsRepo)
+		row.Fix = fmt.Sprintf("give the token's account Write access to %s (repository Settings → Collaborators and teams)", d.s.GitopsRepo)
+		if kind.name == "fine-grained PAT" {
+			row.Fix += ", and the token Contents: Read and write on it"
+		}
+		return row, true
+	case known:
+		found += "; push allowed on " + d.s.GitopsRepo
+	}
+	row.Found = found
+	return row, true
+}
+
+// apiFailure turns a go-github error into what was found and its fix. It
+// never quotes the error itself, whose text repeats the request URL.
+func (d *doctor) apiFailure(what string, err error) (found, fix string) {
+	kind := kindOf(strings.TrimSpace(d.s.GitopsToken))
+	var rate *github.RateLimitError
+	var abuse *github.AbuseRateLimitError
+	var resp *github.ErrorResponse
+	switch {
+	case errors.As(err, &rate):
+		return fmt.Sprintf("%s: rate limited (%s)", what, rate.Message),
+			fmt.Sprintf("wait until %s, or use a token of another account", rate.Rate.Reset.Format("15:04:05 MST"))
+	case errors.As(err, &abuse):
+		return fmt.Sprintf("%s: secondary rate limit (%s)", what, abuse.Message), "wait a few minutes and run doctor again"
+	case errors.As(err, &resp):
+		code := resp.Response.StatusCode
+		found = fmt.Sprintf("%s: %d %s", what, code, resp.Message)
+		switch {
+		case code == http.StatusUnauthorized && d.s.GitopsToken == "":
+			return found, "the repository is private or the API needs a token: set GITOPS_TOKEN (docs/runbook.md, step 2)"
+		case code == http.StatusUnauthorized && kind.name == "fine-grained PAT":
+			return found + " for a fine-grained PAT",
+				"an organisation policy may block fine-grained PATs, with no pending approval shown anywhere: a classic PAT with the `repo` scope works (docs/runbook.md, step 2).\n" +
+					"Otherwise the token is expired, revoked or mistyped: create a new one, then " + setSecretFix(d.s)
+		case code == http.StatusUnauthorized && len(strings.TrimSpace(d.s.GitopsToken)) < minTokenLen:
+			return found, "this is not a GitHub token: fix GITOPS_TOKEN first (its row above)"
+		case code == http.StatusUnauthorized:
+			return found, "the token is expired, revoked or mistyped: create a classic PAT with the `repo` scope (docs/runbook.md, step 2), then " + setSecretFix(d.s)
+		case code == http.StatusForbidden && strings.Contains(resp.Message, "SAML"):
+			return found, "authorise the token for the organisation's SAML SSO (Configure SSO on the token's page on GitHub)"
+		case code == http.StatusForbidden:
+			return found, "the token may not do this: check its scopes, and that the organisation allows it"
+		}
+		return found, "check GITHUB_API_URL and GitHub's status"
+	}
+	return fmt.Sprintf("%s: %s", what, d.cause(err)), "check GITHUB_API_URL (" + redactURL(d.s.GitHubAPIURL) + ") and that this machine can reach it"
+}
+
+// checkTarget reads the manifest the bump edits and names its image now.
+func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
+	row := Row{Check: CheckGitops}
+	owner, name, _ := strings.Cut(d.s.GitopsRepo, "/")
+	where := fmt.Sprintf("%s@%s:%s", d.s.GitopsRepo, d.s.GitopsBranch, d.s.GitopsPath)
+	_, resp, err := client.Repositories.GetBranch(ctx, owner, name, d.s.GitopsBranch, 0)
+	if err != nil && resp != nil {
+		// GetBranch reports a status other than 200 as a plain error; make
+		// it the error every other call returns.
+		err = &github.ErrorResponse{Response: resp.Response, Message: http.StatusText(resp.StatusCode)}
+	}
+	if err != nil {
+		if status(err) == http.StatusNotFound {
+			row.Status = Fail
+			row.Found = fmt.Sprintf("%s has no branch %q", d.s.GitopsRepo, d.s.GitopsBranch)
+			row.Fix = "set GITOPS_BRANCH to the branch Argo CD follows"
+			return row
+		}
+		row.Status = Fail
+		row.Found, row.Fix = d.apiFailure("GET branch "+d.s.GitopsBranch, err)
+		return row
+	}
+	file, dir, _, err := client.Repositories.GetContents(ctx, owner, name, d.s.GitopsPath,
+		&github.RepositoryContentGetOptions{Ref: d.s.GitopsBranch})
+	switch {
+	case status(err) == http.StatusNotFound:
+		row.Status = Fail
+		row.Found = where + ": no such file"
+		row.Fix = fmt.Sprintf("set GITOPS_PATH to the Deployment's path in %s (default %s), or seed the repository (docs/runbook.md, step 1)", d.s.GitopsRepo, config.DefaultGitopsPath)
+		return row
+	case err != nil:
+		row.Status = Fail
+		row.Found, row.Fix = d.apiFailure("GET "+where, err)
+		return row
+	case dir != nil || file == nil:
+		row.Status = Fail
+		row.Found = where + " is a directory"
+		row.Fix = "set GITOPS_PATH to the manifest file itself, such as " + config.DefaultGitopsPath
+		return row
+	}
+	content, err := file.GetContent()
+	if err != nil {
+		row.Status, row.Found = Fail, fmt.Sprintf("%s: cannot decode the file: %v", where, err)
+		return row
+	}
+	return d.readManifest(row, where, []byte(content))
+}
+
+// readManifest fills row from the manifest's content.
+func (d *doctor) readManifest(row Row, where string, content []byte) Row {
+	cur, err := manifest.Read(content, d.s.GitopsContainer)
+	if err != nil {
+		row.Status = Fail
+		row.Found = fmt.Sprintf("%s: %v", where, err)
+		row.Fix = "set GITOPS_CONTAINER to the container's name, or GITOPS_PATH to the manifest that has it"
+		return row
+	}
+	row.Found = fmt.Sprintf("%s: %s %q runs %s", where, cur.Workload, d.s.GitopsContainer, cur.Image)
+	if cur.SourceCommit != "" {
+		row.Found += fmt.Sprintf(" (source commit %.7s)", cur.SourceCommit)
+	}
+	return row
+}
+
+// gitopsOther checks a gitops target that is not a GitHub repository: the
+// local repository, or a path to a git repository.
+func (d *doctor) gitopsOther(ctx context.Context) Row {
+	row := Row{Check: CheckGitops}
+	dir := d.s.GitopsTarget()
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
+		if !d.s.LocalGitops() {
+			row.Found = redactURL(dir) + ": a git URL; not checked"
+			return row
+		}
+		// Not created yet: the first bump seeds it from gitops/, so that
+		// folder is what will be read.
+		seed := filepath.Join(d.s.Root, "gitops", d.s.GitopsPath)
+		content, err := os.ReadFile(seed)
+		if err != nil {
+			row.Status, row.Found = Fail, fmt.Sprintf("local gitops repository not created yet, and its seed is unreadable: %v", err)
+			row.Fix = "set GITOPS_PATH to a manifest under gitops/"
+			return row
+		}
+		row = d.readManifest(row, "gitops/"+d.s.GitopsPath+" (seed of the local repository)", content)
+		return row
+	}
+	content, _, err := localgitops.Read(ctx, dir, d.s.GitopsBranch, d.s.GitopsPath)
+	if err != nil {
+		row.Status, row.Found = Fail, err.Error()
+		row.Fix = "check GITOPS_BRANCH and GITOPS_PATH"
+		if d.s.LocalGitops() {
+			row.Fix += fmt.Sprintf(", or remove %s to have it seeded again from gitops/", dir)
+		}
+		return row
+	}
+	return d.readManifest(row, fmt.Sprintf("%s@%s:%s", dir, d.s.GitopsBranch, d.s.GitopsPath), content)
+}
+
+// status is the HTTP status of a go-github error, or 0.
+func status(err error) int {
+	var resp *github.ErrorResponse
+	if errors.As(err, &resp) && resp.Response != nil {
+		return resp.Response.StatusCode
+	}
+	return 0
+}
+
+func splitScopes(header string) []string {
+	var out []string
+	for _, s := range strings.Split(header, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
+}

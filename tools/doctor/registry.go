@@ -1,0 +1,242 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+)
+
+// ghcrHint is what a push to ghcr.io needs from the workflow.
+const ghcrHint = "on ghcr.io the workflow job needs `permissions: packages: write` and passes github.actor and GITHUB_TOKEN; " +
+	"a package that already exists must also grant this repository Write under Package settings → Manage Actions access; " +
+	"a PAT needs the `write:packages` scope"
+
+// registry checks that images can be pushed where KO_DOCKER_REPO says, or
+// that the embedded registry can serve in local mode.
+func (d *doctor) registry(ctx context.Context) []Row {
+	if d.s.LocalRegistry() {
+		return []Row{d.localRegistry(ctx)}
+	}
+	row := Row{Check: CheckRegistry}
+	repo, err := name.NewRepository(d.s.Registry)
+	if err != nil {
+		row.Status = Fail
+		row.Found = fmt.Sprintf("KO_DOCKER_REPO %q is not a repository: %v", d.s.Registry, err)
+		row.Fix = "set KO_DOCKER_REPO to a repository such as ghcr.io/andrelair-platform/platform-demo (lowercase)"
+		return []Row{row}
+	}
+	ghcr := repo.RegistryStr() == "ghcr.io"
+
+	var kc authn.Keychain
+	var creds string
+	switch {
+	case d.s.RegistryUsername != "" && d.s.RegistryPassword == "":
+		row.Status = Fail
+		row.Found = fmt.Sprintf("REGISTRY_USERNAME %q is set but REGISTRY_PASSWORD is empty", d.s.RegistryUsername)
+		row.Fix = "set REGISTRY_PASSWORD (in Actions: the job's GITHUB_TOKEN)"
+		return []Row{row}
+	case d.s.RegistryUsername == "" && d.s.RegistryPassword != "":
+		row.Status = Fail
+		row.Found = "REGISTRY_PASSWORD " + mask(d.s.RegistryPassword) + " is set but REGISTRY_USERNAME is empty, so it would not be used"
+		row.Fix = "set REGISTRY_USERNAME (in Actions: github.actor)"
+		return []Row{row}
+	case d.s.RegistryUsername != "":
+		kc = staticKeychain{registry: repo.RegistryStr(), auth: authn.FromConfig(authn.AuthConfig{
+			Username: d.s.RegistryUsername, Password: d.s.RegistryPassword,
+		})}
+		creds = fmt.Sprintf("as %s, password %s", d.s.RegistryUsername, mask(d.s.RegistryPassword))
+	default:
+		kc = d.opts.Keychain
+		auth, err := kc.Resolve(repo)
+		if err != nil {
+			row.Status = Fail
+			row.Found = fmt.Sprintf("cannot read the Docker credentials for %s: %s", repo.RegistryStr(), redact(err.Error(), nil))
+			row.Fix = "fix the Docker config (~/.docker/config.json), or set REGISTRY_USERNAME and REGISTRY_PASSWORD"
+			return []Row{row}
+		}
+		creds = "with the Docker config's login"
+		if auth == authn.Anonymous {
+			creds = "without credentials"
+		}
+	}
+
+	base := d.opts.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	// CheckPushPermission takes no context; the transport carries the
+	// check's deadline to each request instead.
+	tr := contextTransport{ctx: ctx, next: loopbackOnlyHTTP{next: base}}
+	err = remote.CheckPushPermission(repo.Tag("latest"), kc, tr)
+	if err == nil {
+		row.Found = fmt.Sprintf("push allowed to %s %s", repo, creds)
+		if ghcr {
+			row.Fix = "the package is private in this organisation: the cluster pulls it with an imagePullSecret (docs/runbook.md, step 5)"
+		}
+		return []Row{row}
+	}
+	row.Status = Fail
+	row.Found = fmt.Sprintf("cannot push to %s %s: %s", repo, creds, d.registryCause(err))
+	var terr *transport.Error
+	switch {
+	case errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized:
+		row.Fix = "check REGISTRY_USERNAME and REGISTRY_PASSWORD, or `docker login " + repo.RegistryStr() + "`"
+	case errors.As(err, &terr) && terr.StatusCode == http.StatusForbidden:
+		row.Fix = "the credentials are valid but may not write " + repo.String() + ": grant them push rights"
+	case unreachable(err):
+		row.Fix = "check KO_DOCKER_REPO's host and that this machine can reach it"
+	default:
+		row.Fix = "check KO_DOCKER_REPO and the registry's credentials"
+	}
+	if ghcr {
+		row.Fix += ";\n" + ghcrHint
+	}
+	return []Row{row}
+}
+
+// registryCause names a registry failure without the request URL.
+func (d *doctor) registryCause(err error) string {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		msg := fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
+		if len(terr.Errors) > 0 {
+			e := terr.Errors[0]
+			msg += fmt.Sprintf(" (%s: %s)", e.Code, e.Message)
+		}
+		return msg
+	}
+	return d.cause(err)
+}
+
+// localRegistry checks that the embedded registry can serve on its address:
+// the address is free, or already served by another process's embedded
+// registry, which publish attaches to.
+func (d *doctor) localRegistry(ctx context.Context) Row {
+	row := Row{Check: CheckRegistry}
+	addr := d.s.RegistryAddr
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		row.Status = Fail
+		row.Found = fmt.Sprintf("local mode: LOCAL_REGISTRY_ADDR %q is not a loopback host:port", addr)
+		row.Fix = "set LOCAL_REGISTRY_ADDR to an address such as " + localregistry.DefaultAddr
+		return row
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err == nil {
+		ln.Close()
+		row.Found = fmt.Sprintf("local mode: %s is free; publish serves the embedded registry there", addr)
+		return row
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		row.Status, row.Found = Fail, fmt.Sprintf("local mode: cannot listen on %s: %v", addr, err)
+		row.Fix = "set LOCAL_REGISTRY_ADDR to a free loopback address, such as 127.0.0.1:5056"
+		return row
+	}
+	if d.servedByEmbeddedRegistry(ctx, addr) {
+		row.Found = fmt.Sprintf("local mode: %s is served by the embedded registry of another process; publish uses it", addr)
+		return row
+	}
+	row.Status = Fail
+	row.Found = fmt.Sprintf("local mode: %s is in use by another program, not the embedded registry", addr)
+	row.Fix = "stop that program, or set LOCAL_REGISTRY_ADDR to a free loopback address, such as 127.0.0.1:5056"
+	return row
+}
+
+func (d *doctor) servedByEmbeddedRegistry(ctx context.Context, addr string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v2/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := d.opts.HTTPClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	return resp.Header.Get(localregistry.MarkerHeader) == "1"
+}
+
+// staticKeychain answers with one set of credentials for one registry, and
+// anonymously for any other.
+type staticKeychain struct {
+	registry string
+	auth     authn.Authenticator
+}
+
+func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if r.RegistryStr() == k.registry {
+		return k.auth, nil
+	}
+	return authn.Anonymous, nil
+}
+
+// contextTransport sends every request with ctx, for callers that take no
+// context.
+type contextTransport struct {
+	ctx  context.Context
+	next http.RoundTripper
+}
+
+func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.next.RoundTrip(req.WithContext(t.ctx))
+}
+
+// loopbackOnlyHTTP upgrades plain HTTP to HTTPS for every host but loopback
+// ones: go-containerregistry speaks plain HTTP to private addresses too, and
+// credentials must not cross a network in clear text. publish does the same.
+type loopbackOnlyHTTP struct {
+	next http.RoundTripper
+}
+
+func (t loopbackOnlyHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Hostname()
+	if ip := net.ParseIP(host); req.URL.Scheme != "http" || host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return t.next.RoundTrip(req)
+	}
+	up := req.Clone(req.Context())
+	up.URL.Scheme = "https"
+	return t.next.RoundTrip(up)
+}
+
+// cause is the cause of a failed request, without the request itself.
+func (d *doctor) cause(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %s", d.opts.Timeout)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("cannot resolve %s", dnsErr.Name)
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Err.Error()
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.As(err, &dnsErr) || errors.As(err, &opErr)
+}

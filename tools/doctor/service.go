@@ -1,0 +1,79 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/andrelair-platform/platform-demo/tools/argocd"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
+)
+
+// verify asks the live service which commit it runs.
+func (d *doctor) verify(ctx context.Context) []Row {
+	row := Row{Check: CheckVerify}
+	target := d.s.VerifyURL
+	if target == "" {
+		if !d.s.LocalGitops() {
+			row.Found = "not set: verify is skipped (set VERIFY_URL when the service is reachable from where ci runs)"
+			return []Row{row}
+		}
+		// The local loop serves the live version on LOCAL_ADDR.
+		target = "http://" + d.s.LocalAddr
+		v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
+		switch {
+		case err == nil:
+			row.Found = fmt.Sprintf("local mode: %s runs commit %s (version %s)", target, v.Commit, v.Version)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; ci serves the local rollout there", d.s.LocalAddr)
+		default:
+			row.Status = Warn
+			row.Found = fmt.Sprintf("local mode: %s does not answer as the service: %s", target, d.cause(err))
+			row.Fix = "stop what serves LOCAL_ADDR, or set LOCAL_ADDR to a free loopback address"
+		}
+		return []Row{row}
+	}
+	shown := redactURL(target)
+	v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
+	if err != nil {
+		row.Status = Fail
+		// The error starts with the request, which may carry credentials in
+		// the URL; the row names the URL redacted instead.
+		msg := err.Error()
+		if _, rest, ok := strings.Cut(msg, "/version: "); ok {
+			msg = rest
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+			msg = d.cause(err)
+		}
+		row.Found = fmt.Sprintf("%s/version: %s", strings.TrimRight(shown, "/"), msg)
+		row.Fix = "check VERIFY_URL and that the service is reachable from this machine (a GitHub-hosted runner cannot reach a LAN address)"
+		return []Row{row}
+	}
+	row.Found = fmt.Sprintf("%s runs commit %s (version %s)", shown, v.Commit, v.Version)
+	return []Row{row}
+}
+
+// argo checks the optional Argo CD refresh: server reachable, token
+// accepted, application readable.
+func (d *doctor) argo(ctx context.Context) []Row {
+	row := Row{Check: CheckArgo}
+	if !d.s.ArgoConfigured() {
+		row.Found = "not set: no refresh after the bump (Argo CD polls the gitops repository every 3 minutes)"
+		return []Row{row}
+	}
+	err := argocd.Check(ctx, argocd.Options{
+		Server: d.s.ArgoServer, Token: d.s.ArgoToken, App: d.s.ArgoApp,
+		Timeout: d.opts.Timeout, HTTPClient: d.opts.HTTPClient,
+	})
+	if err != nil {
+		row.Status = Fail
+		row.Found = err.Error()
+		row.Fix = "see docs/verify.md (Argo CD refresh)"
+		return []Row{row}
+	}
+	row.Found = fmt.Sprintf("%s accepts the token (%s) and shows application %q", redactURL(d.s.ArgoServer), mask(d.s.ArgoToken), d.s.ArgoApp)
+	return []Row{row}
+}
