@@ -1,0 +1,139 @@
+package publish
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/ko/pkg/build"
+	"golang.org/x/mod/modfile"
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
+)
+
+// ConfigFile is the ko configuration file at the repository root: the one
+// place that holds build settings.
+const ConfigFile = ".ko.yaml"
+
+// ldflagsVar is the environment variable the .ko.yaml ldflags template reads
+// ({{.Env.LDFLAGS}}, as in ko's own .ko.yaml). Image sets it, for the build
+// only, to buildinfo.LDFlags so that `mage build` and the image agree.
+const ldflagsVar = "LDFLAGS"
+
+// koConfig is the subset of ko's .ko.yaml schema that Image honours. The
+// per-build entries are ko's own type, so they mean what they mean to ko.
+type koConfig struct {
+	DefaultBaseImage   string            `yaml:"defaultBaseImage"`
+	BaseImageOverrides map[string]string `yaml:"baseImageOverrides"`
+	DefaultPlatforms   []string          `yaml:"defaultPlatforms"`
+	DefaultEnv         []string          `yaml:"defaultEnv"`
+	DefaultFlags       []string          `yaml:"defaultFlags"`
+	DefaultLdflags     []string          `yaml:"defaultLdflags"`
+	Builds             []build.Config    `yaml:"builds"`
+}
+
+// target is what .ko.yaml says about the one main package being published.
+type target struct {
+	importPath string
+	// dir is where `go build` runs: the repository root joined with the
+	// builds entry's dir.
+	dir    string
+	config build.Config
+	// base is the production base image for this import path.
+	base string
+}
+
+// readConfig parses root/.ko.yaml strictly: a key Image would not honour is
+// an error rather than a silently ignored setting.
+func readConfig(root string) (koConfig, error) {
+	path := filepath.Join(root, ConfigFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return koConfig{}, fmt.Errorf("read build settings: %w", err)
+	}
+	var c koConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return koConfig{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// targetFor finds the builds entry for main (a path relative to root, as
+// `dir` joined with `main` in .ko.yaml) and resolves what ko needs for it.
+func (c koConfig) targetFor(root, main string) (target, error) {
+	want := filepath.Join(root, main)
+	for _, b := range c.Builds {
+		dir := filepath.Join(root, b.Dir)
+		pkg := filepath.Join(dir, b.Main)
+		// Like ko (after GoReleaser), main may name a source file.
+		if fi, err := os.Stat(pkg); err == nil && fi.Mode().IsRegular() {
+			pkg = filepath.Dir(pkg)
+		}
+		if pkg != want {
+			continue
+		}
+		ip, err := importPath(pkg)
+		if err != nil {
+			return target{}, err
+		}
+		cfg := b
+		cfg.Env = slices.Clone(cfg.Env)
+		if len(cfg.Env) == 0 {
+			cfg.Env = slices.Clone(c.DefaultEnv)
+		}
+		if len(cfg.Ldflags) == 0 {
+			cfg.Ldflags = slices.Clone(c.DefaultLdflags)
+		}
+		if !slices.ContainsFunc(cfg.Ldflags, func(s string) bool { return strings.Contains(s, ".Env."+ldflagsVar) }) {
+			return target{}, fmt.Errorf("%s: the builds entry for %s has no {{.Env.%s}} in its ldflags, so the image would not carry its version; add it", ConfigFile, main, ldflagsVar)
+		}
+		base := c.DefaultBaseImage
+		if o := c.BaseImageOverrides[strings.ToLower(ip)]; o != "" {
+			base = o
+		}
+		if base == "" {
+			return target{}, fmt.Errorf("%s: no defaultBaseImage; set it to the production base pinned by digest", ConfigFile)
+		}
+		if _, err := name.ParseReference(base); err != nil {
+			return target{}, fmt.Errorf("%s: base image %q: %w", ConfigFile, base, err)
+		}
+		return target{importPath: ip, dir: dir, config: cfg, base: base}, nil
+	}
+	return target{}, fmt.Errorf("%s has no builds entry for %s; add one (dir and main) with flags and ldflags", ConfigFile, main)
+}
+
+// importPath derives the import path of the package in dir from the nearest
+// go.mod, without running the go tool.
+func importPath(dir string) (string, error) {
+	for d := dir; ; {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil {
+			mod := modfile.ModulePath(b)
+			if mod == "" {
+				return "", fmt.Errorf("read module path of %s: no module line in go.mod", d)
+			}
+			rel, err := filepath.Rel(d, dir)
+			if err != nil {
+				return "", err
+			}
+			if rel == "." {
+				return mod, nil
+			}
+			return mod + "/" + filepath.ToSlash(rel), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("read module of %s: %w", dir, err)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("find the module of %s: no go.mod in it or above it", dir)
+		}
+		d = parent
+	}
+}

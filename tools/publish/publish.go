@@ -1,0 +1,395 @@
+// Package publish builds the service into a container image with ko, used as
+// a library, and pushes it to an OCI registry: the embedded local registry
+// or any real one.
+//
+// Build settings come from .ko.yaml at the repository root. Image adds what
+// only a build knows: the version and commit (through the {{.Env.LDFLAGS}}
+// template of .ko.yaml), the commit time as the image's time, OCI labels and
+// annotations, the tags, the platforms and the registry credentials.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/ko/pkg/build"
+	kopublish "github.com/google/ko/pkg/publish"
+
+	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
+)
+
+// DefaultMain is the service's main package, relative to the repository root.
+const DefaultMain = "./services/platform-demo"
+
+// DefaultPlatform is built when neither Options nor .ko.yaml name platforms.
+const DefaultPlatform = "linux/amd64"
+
+// OCI annotation keys set on the image manifest (and index) and, with the
+// same values, as labels in the image config.
+const (
+	AnnotationSource   = "org.opencontainers.image.source"
+	AnnotationRevision = "org.opencontainers.image.revision"
+	AnnotationVersion  = "org.opencontainers.image.version"
+	AnnotationCreated  = "org.opencontainers.image.created"
+)
+
+// LatestTag is pushed beside the version tag.
+const LatestTag = "latest"
+
+// Options says what to build and where to push it.
+type Options struct {
+	// Dir is the repository root: it holds .ko.yaml and the go.work
+	// workspace the service builds in.
+	Dir string
+	// Main is the main package to build, relative to Dir, matching a builds
+	// entry of .ko.yaml (its dir joined with its main). Empty means
+	// DefaultMain.
+	Main string
+	// Repo is the image repository, used exactly as given, without ko's
+	// import-path naming: for example ghcr.io/andrelair-platform/platform-demo
+	// or 127.0.0.1:5055/platform-demo.
+	Repo string
+	// Version is the short commit sha ("-dirty" included): the first tag and
+	// main.version.
+	Version string
+	// Commit is the full commit sha: main.commit and the revision label.
+	Commit string
+	// CommitTime is the commit time, used as the time of the image and its
+	// files (what SOURCE_DATE_EPOCH is to ko) and as the created label, so one
+	// commit always gives one digest. Zero keeps the base's time and omits
+	// the label.
+	CommitTime time.Time
+	// Source is the URL of the source repository for the source label, which
+	// links a ghcr.io package to its repository. Empty omits the label.
+	Source string
+	// Platforms to build, such as linux/amd64 and linux/arm64; more than one
+	// gives a multi-platform index. Empty uses .ko.yaml's defaultPlatforms,
+	// else DefaultPlatform.
+	Platforms []string
+	// Base chooses the base image: empty for the one .ko.yaml names (the
+	// production base, pinned by digest), BaseLocal for a minimal base built
+	// in process and pushed to Repo + "/base", or an image reference.
+	Base string
+	// Username, when set, authenticates to Repo's registry with Password
+	// (basic auth). Other registries, such as the base's, never see them.
+	Username string
+	// Password goes with Username. It never appears in errors.
+	Password string
+	// Keychain resolves credentials when Username is empty, and for the base
+	// image's registry. Nil means authn.DefaultKeychain (the Docker config).
+	Keychain authn.Keychain
+	// Logger receives ko's progress lines at debug level. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Result describes a pushed image.
+type Result struct {
+	// Ref is repo:tag@sha256:..., the reference to deploy.
+	Ref string
+	// Repo is the repository pushed to.
+	Repo string
+	// Digest is the digest of the image, or of the index for several
+	// platforms.
+	Digest string
+	// Tags are the tags pushed, the version tag first.
+	Tags []string
+	// Base is the base image the build used.
+	Base string
+}
+
+// Image builds the service with ko as .ko.yaml describes it, stamps it with
+// opts' version and commit, and pushes it to opts.Repo under the version tag
+// and LatestTag.
+func Image(ctx context.Context, opts Options) (Result, error) {
+	if err := opts.validate(); err != nil {
+		return Result{}, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	root, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("resolve repository root: %w", err)
+	}
+	main := opts.Main
+	if main == "" {
+		main = DefaultMain
+	}
+	cfg, err := readConfig(root)
+	if err != nil {
+		return Result{}, err
+	}
+	tgt, err := cfg.targetFor(root, main)
+	if err != nil {
+		return Result{}, err
+	}
+	platforms, err := choosePlatforms(opts.Platforms, cfg.DefaultPlatforms)
+	if err != nil {
+		return Result{}, err
+	}
+	repo, err := name.NewRepository(opts.Repo)
+	if err != nil {
+		return Result{}, fmt.Errorf("image repository %q: %w; set KO_DOCKER_REPO to a repository such as ghcr.io/owner/name", opts.Repo, err)
+	}
+	registry := repo.RegistryStr()
+
+	kc := keychain{registry: registry, fallback: opts.Keychain}
+	if kc.fallback == nil {
+		kc.fallback = authn.DefaultKeychain
+	}
+	if opts.Username != "" {
+		kc.auth = authn.FromConfig(authn.AuthConfig{Username: opts.Username, Password: opts.Password})
+	}
+	tr := loopbackOnlyHTTP{next: remote.DefaultTransport}
+	ropts := []remote.Option{
+		remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(tr),
+		remote.WithUserAgent(userAgent()),
+		remote.WithContext(ctx),
+	}
+
+	baseRef := opts.Base
+	if baseRef == "" {
+		baseRef = tgt.base
+	}
+	var getBase build.GetBase
+	if baseRef == BaseLocal {
+		tag := repo.Registry.Repo(repo.RepositoryStr(), "base").Tag(LocalBaseTag)
+		baseRef = tag.String()
+		getBase = localBaseGetter(tag, platforms, ropts, opts.Password, logger)
+	} else {
+		getBase = remoteBaseGetter(baseRef, ropts, opts.Password)
+	}
+
+	// The template in .ko.yaml reads LDFLAGS from the build's environment;
+	// setting it in the builds entry keeps the process environment untouched.
+	bc := tgt.config
+	bc.Env = append(bc.Env, ldflagsVar+"="+buildinfo.LDFlags(opts.Version, opts.Commit))
+
+	bopts := []build.Option{
+		build.WithPlatforms(platforms...),
+		build.WithBaseImages(getBase),
+		build.WithConfig(map[string]build.Config{tgt.importPath: bc}),
+		build.WithDefaultFlags(cfg.DefaultFlags),
+		build.WithSPDX(koVersion()),
+	}
+	if !opts.CommitTime.IsZero() {
+		t := v1.Time{Time: opts.CommitTime.UTC()}
+		bopts = append(bopts, build.WithCreationTime(t), build.WithKoDataCreationTime(t))
+	}
+	for k, v := range metadata(opts) {
+		bopts = append(bopts, build.WithLabel(k, v), build.WithAnnotation(k, v))
+	}
+	tags := []string{opts.Version, LatestTag}
+
+	restore := redirectStdLog(logger)
+	defer restore()
+
+	b, err := build.NewGo(ctx, tgt.dir, bopts...)
+	if err != nil {
+		return Result{}, fmt.Errorf("set up the ko build of %s: %w", tgt.importPath, err)
+	}
+	built, err := b.Build(ctx, build.StrictScheme+tgt.importPath)
+	if err != nil {
+		var re *registryError
+		if errors.As(err, &re) {
+			return Result{}, re
+		}
+		return Result{}, fmt.Errorf("build %s: %w", tgt.importPath, err)
+	}
+	pub, err := kopublish.NewDefault(repo.String(),
+		kopublish.WithTags(tags),
+		kopublish.WithNamer(func(repo, _ string) string { return repo }),
+		kopublish.WithAuthFromKeychain(kc),
+		kopublish.WithTransport(tr),
+		kopublish.WithUserAgent(userAgent()),
+	)
+	if err != nil {
+		return Result{}, fmt.Errorf("set up the push to %s: %w", repo, err)
+	}
+	ref, err := pub.Publish(ctx, built, build.StrictScheme+tgt.importPath)
+	if err != nil {
+		return Result{}, classify("push "+repo.String(), registry, err, opts.Password)
+	}
+	dig, ok := ref.(*name.Digest)
+	if !ok {
+		return Result{}, fmt.Errorf("push %s: ko returned %s, not a digest reference", repo, ref)
+	}
+	return Result{
+		Ref:    fmt.Sprintf("%s:%s@%s", repo, tags[0], dig.DigestStr()),
+		Repo:   repo.String(),
+		Digest: dig.DigestStr(),
+		Tags:   tags,
+		Base:   baseRef,
+	}, nil
+}
+
+func (o Options) validate() error {
+	var missing []string
+	for _, f := range []struct{ name, v string }{
+		{"Dir", o.Dir}, {"Repo", o.Repo}, {"Version", o.Version}, {"Commit", o.Commit},
+	} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("publish: missing %s", strings.Join(missing, ", "))
+	}
+	if o.Password != "" && o.Username == "" {
+		return errors.New("publish: a registry password without a username; set REGISTRY_USERNAME too")
+	}
+	return nil
+}
+
+// metadata returns the OCI annotations, also used as labels.
+func metadata(o Options) map[string]string {
+	m := map[string]string{
+		AnnotationRevision: o.Commit,
+		AnnotationVersion:  o.Version,
+	}
+	if o.Source != "" {
+		m[AnnotationSource] = o.Source
+	}
+	if !o.CommitTime.IsZero() {
+		m[AnnotationCreated] = o.CommitTime.UTC().Format(time.RFC3339)
+	}
+	return m
+}
+
+func choosePlatforms(fromOptions, fromConfig []string) ([]string, error) {
+	platforms := fromOptions
+	if len(platforms) == 0 {
+		platforms = fromConfig
+	}
+	if len(platforms) == 0 {
+		platforms = []string{DefaultPlatform}
+	}
+	var out []string
+	for _, p := range platforms {
+		for _, s := range strings.Split(p, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			if _, err := v1.ParsePlatform(s); err != nil || s == "all" {
+				return nil, fmt.Errorf("platform %q: want os/arch[/variant], such as linux/arm64", s)
+			}
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no platforms to build; set PLATFORMS to, for example, linux/amd64,linux/arm64")
+	}
+	return out, nil
+}
+
+// localBaseGetter builds the local base for platforms, pushes it beside the
+// service and hands it to ko.
+func localBaseGetter(tag name.Tag, platforms []string, ropts []remote.Option, secret string, logger *slog.Logger) build.GetBase {
+	return func(context.Context, string) (name.Reference, build.Result, error) {
+		var plats []v1.Platform
+		for _, s := range platforms {
+			p, err := v1.ParsePlatform(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			if p.OS != "linux" {
+				return nil, nil, fmt.Errorf("local base: platform %s is not linux", s)
+			}
+			plats = append(plats, *p)
+		}
+		ca, err := readCABundle()
+		if err != nil {
+			return nil, nil, err
+		}
+		if ca == nil {
+			logger.Warn("the local base has no CA certificates: the host has no " + hostCABundle)
+		}
+		idx, err := localBase(plats, ca)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := remote.WriteIndex(tag, idx, ropts...); err != nil {
+			return nil, nil, classify("push the local base "+tag.String(), tag.RegistryStr(), err, secret)
+		}
+		return tag, idx, nil
+	}
+}
+
+// remoteBaseGetter fetches ref (an index or an image) from its registry.
+func remoteBaseGetter(ref string, ropts []remote.Option, secret string) build.GetBase {
+	return func(context.Context, string) (name.Reference, build.Result, error) {
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			return nil, nil, fmt.Errorf("base image %q: %w", ref, err)
+		}
+		desc, err := remote.Get(r, ropts...)
+		if err != nil {
+			return nil, nil, classify("pull the base image "+r.String(), r.Context().RegistryStr(), err, secret)
+		}
+		if desc.MediaType.IsIndex() {
+			idx, err := desc.ImageIndex()
+			return r, idx, err
+		}
+		img, err := desc.Image()
+		return r, img, err
+	}
+}
+
+// stdLog serialises Image calls around the redirect of the standard
+// logger, through which ko reports progress; it is process-wide state.
+var stdLog sync.Mutex
+
+// redirectStdLog sends the standard logger to logger at debug level until
+// the returned function restores it.
+func redirectStdLog(logger *slog.Logger) (restore func()) {
+	stdLog.Lock()
+	out, flags, prefix := log.Writer(), log.Flags(), log.Prefix()
+	log.SetOutput(logWriter{logger})
+	log.SetFlags(0)
+	log.SetPrefix("")
+	return func() {
+		log.SetOutput(out)
+		log.SetFlags(flags)
+		log.SetPrefix(prefix)
+		stdLog.Unlock()
+	}
+}
+
+type logWriter struct{ logger *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.logger.Debug(strings.TrimRight(string(p), "\n"), "component", "ko")
+	return len(p), nil
+}
+
+// koVersion is the version of the ko library linked in, recorded in SBOMs.
+func koVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/google/ko" {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+func userAgent() string { return "platform-demo-publish ko/" + koVersion() }
