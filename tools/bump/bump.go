@@ -1,0 +1,428 @@
+// Package bump promotes an image into a gitops repository: it rewrites the
+// image of one container in one manifest and commits the change, either
+// through the GitHub Contents API or with plain git against any remote.
+//
+// A bump is a compare-and-swap on the file. Concurrent bumps retry on a
+// stale write, and the source commit recorded next to the image keeps an
+// older pipeline from replacing the image of a newer one.
+package bump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
+)
+
+// Defaults for the Options fields left empty.
+const (
+	DefaultPath        = "manifests/platform-demo/00-deployment.yaml"
+	DefaultBranch      = "main"
+	DefaultContainer   = "platform-demo"
+	DefaultAPIURL      = "https://api.github.com/"
+	DefaultMaxAttempts = 5
+	// DefaultGitMaxAttempts is higher because a git round (fetch, commit,
+	// push) holds the race window open far longer than an API round trip.
+	DefaultGitMaxAttempts = 10
+)
+
+// Author is the name commits made by a bump carry.
+const Author = "platform-demo-bot"
+
+// AuthorEmail is the e-mail address commits made by a bump carry.
+const AuthorEmail = "platform-demo-bot@users.noreply.github.com"
+
+// Ancestry answers whether one source commit is an ancestor of another, so
+// that a bump can tell an older build from a newer one.
+type Ancestry interface {
+	// IsAncestor reports whether ancestor is reachable from descendant. A
+	// commit is its own ancestor.
+	IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error)
+}
+
+// Options says what to bump where.
+type Options struct {
+	// Repo is the gitops repository: "owner/name" selects the GitHub
+	// Contents API; a URL (https://, ssh://, git@host:path, file://) or a
+	// local path selects plain git.
+	Repo string
+	// Path is the manifest inside Repo; DefaultPath when empty.
+	Path string
+	// Branch is the branch to commit to; DefaultBranch when empty.
+	Branch string
+	// Container is the container whose image is set; DefaultContainer when
+	// empty.
+	Container string
+	// Token authenticates to GitHub (sent as a bearer token) or to an HTTPS
+	// git remote (sent as basic auth). It is never printed.
+	Token string
+	// APIURL is the GitHub API root, used as the client's base URL as
+	// given (GitHub Enterprise and Gitea serve the same API under their own
+	// path); DefaultAPIURL when empty.
+	APIURL string
+	// Image is the new image reference, "repo:tag" or, to pin the digest,
+	// "repo:tag@sha256:...".
+	Image string
+	// SourceCommit is the full sha of the source commit the image was built
+	// from. It is recorded next to the image and guards against replacing
+	// a newer commit with an older one. Empty skips both.
+	SourceCommit string
+	// Ancestry orders source commits. It is required once the manifest
+	// records a source commit other than SourceCommit, unless Force is set.
+	Ancestry Ancestry
+	// Force replaces the image even when the manifest holds a newer source
+	// commit: a deliberate rollback.
+	Force bool
+	// DryRun computes the change and returns its diff without writing.
+	DryRun bool
+	// SkipCI appends "[skip ci]" to the commit message, for a gitops
+	// manifest that lives in the repository whose pipeline runs the bump.
+	SkipCI bool
+	// MaxAttempts bounds the tries when a concurrent change wins the race
+	// to the file; when zero, DefaultMaxAttempts for the GitHub API and
+	// DefaultGitMaxAttempts for git.
+	MaxAttempts int
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+	// HTTPClient is used for GitHub API calls; its transport gets the token
+	// added. Nil uses a client with a one-minute timeout.
+	HTTPClient *http.Client
+}
+
+// Outcome is how a bump ended.
+type Outcome string
+
+// Outcomes of a bump. All of them are success: the manifest deploys the
+// requested image or a newer one.
+const (
+	// Committed means a commit now sets the image.
+	Committed Outcome = "committed"
+	// UpToDate means the manifest already had the image and commit.
+	UpToDate Outcome = "up-to-date"
+	// NewerDeployed means the manifest already deploys a descendant of
+	// SourceCommit; nothing was written.
+	NewerDeployed Outcome = "newer-deployed"
+	// DryRun means the change was computed and not written.
+	DryRun Outcome = "dry-run"
+)
+
+// Result describes a finished bump.
+type Result struct {
+	// Outcome says what happened.
+	Outcome Outcome
+	// Changed reports that the manifest was (or, in a dry run, would be)
+	// rewritten.
+	Changed bool
+	// Commit is the sha of the gitops commit made, empty when none was.
+	Commit string
+	// URL is the web page of Commit when the host has one.
+	URL string
+	// Diff is the unified diff of the manifest change, empty when none.
+	Diff string
+	// Previous is the image the manifest held before.
+	Previous string
+	// PreviousCommit is the source commit the manifest recorded before.
+	PreviousCommit string
+	// Image is the image requested.
+	Image string
+	// Attempts is how many read-edit-write rounds it took.
+	Attempts int
+}
+
+// String summarises the result in one line for a person.
+func (r Result) String() string {
+	switch r.Outcome {
+	case Committed:
+		s := fmt.Sprintf("bumped image to %s (was %s): commit %s", r.Image, r.Previous, r.Commit)
+		if r.URL != "" {
+			s += " " + r.URL
+		}
+		return s
+	case UpToDate:
+		return fmt.Sprintf("already at %s: nothing to commit", r.Image)
+	case NewerDeployed:
+		return fmt.Sprintf("not bumped: the manifest deploys source commit %s, newer than this one (set BUMP_FORCE=1 to roll back on purpose)", r.PreviousCommit)
+	case DryRun:
+		if !r.Changed {
+			return fmt.Sprintf("dry run: already at %s", r.Image)
+		}
+		return fmt.Sprintf("dry run: would bump image from %s to %s\n%s", r.Previous, r.Image, r.Diff)
+	}
+	return string(r.Outcome)
+}
+
+// backend reads and conditionally writes one file of a gitops repository.
+type backend interface {
+	// read returns the file and a version that write checks against.
+	read(ctx context.Context) (content []byte, version string, err error)
+	// write stores content if the file is still at version, or returns an
+	// error wrapping errConflict.
+	write(ctx context.Context, content []byte, version, message string) (commit, url string, err error)
+	close()
+}
+
+// errConflict means the file changed between read and write.
+var errConflict = errors.New("the file changed since it was read")
+
+// waitError asks the caller to wait before trying again (rate limits).
+type waitError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
+
+var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+
+// Image sets the image of a container in a gitops repository and commits
+// the change.
+func Image(ctx context.Context, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return Result{}, err
+	}
+	var b backend
+	var err error
+	if isGitHubRepo(opts.Repo) {
+		b, err = newGitHub(opts)
+		if opts.MaxAttempts <= 0 {
+			opts.MaxAttempts = DefaultMaxAttempts
+		}
+	} else {
+		b, err = newGit(opts)
+		if opts.MaxAttempts <= 0 {
+			opts.MaxAttempts = DefaultGitMaxAttempts
+		}
+	}
+	if err != nil {
+		return Result{}, redactErr(err, opts.Token)
+	}
+	defer b.close()
+	res, err := run(ctx, opts, b)
+	return res, redactErr(err, opts.Token)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Path == "" {
+		o.Path = DefaultPath
+	}
+	if o.Branch == "" {
+		o.Branch = DefaultBranch
+	}
+	if o.Container == "" {
+		o.Container = DefaultContainer
+	}
+	if o.APIURL == "" {
+		o.APIURL = DefaultAPIURL
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.SourceCommit = strings.ToLower(strings.TrimSpace(o.SourceCommit))
+	o.Path = strings.TrimPrefix(o.Path, "/")
+	return o
+}
+
+func (o Options) validate() error {
+	if o.Repo == "" {
+		return errors.New("bump: no gitops repository: set GITOPS_REPO to owner/name (GitHub) or a git URL or path")
+	}
+	if _, err := name.ParseReference(o.Image); err != nil || imageTag(o.Image) == "" {
+		return fmt.Errorf("bump: image %q is not a reference with a tag or digest (want repo:tag or repo:tag@sha256:...)", o.Image)
+	}
+	if o.SourceCommit != "" && !shaPattern.MatchString(o.SourceCommit) {
+		return fmt.Errorf("bump: source commit %q is not a full commit sha (40 hex characters)", o.SourceCommit)
+	}
+	return nil
+}
+
+// isGitHubRepo reports whether repo names a GitHub repository ("owner/name")
+// rather than a git URL or a local path.
+func isGitHubRepo(repo string) bool {
+	if strings.Contains(repo, ":") || strings.HasPrefix(repo, ".") || strings.HasPrefix(repo, "~") || filepath.IsAbs(repo) {
+		return false
+	}
+	if _, err := os.Stat(repo); err == nil {
+		return false
+	}
+	return ownerName.MatchString(repo)
+}
+
+var ownerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$`)
+
+// imageTag returns the tag of ref, or its digest when it has no tag.
+func imageTag(ref string) string {
+	rest, digest, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.Contains(rest[i+1:], "/") {
+		return rest[i+1:]
+	}
+	return digest
+}
+
+// Message returns the commit message of a bump to image.
+func Message(container, image string, skipCI bool) string {
+	msg := fmt.Sprintf("ci(%s): bump image to %s", container, imageTag(image))
+	if skipCI {
+		msg += " [skip ci]"
+	}
+	return msg
+}
+
+// run is the read-guard-edit-write loop shared by both backends.
+func run(ctx context.Context, opts Options, b backend) (Result, error) {
+	log := opts.Logger
+	g := &guard{opts: opts, memo: map[[2]string]bool{}}
+	res := Result{Image: opts.Image}
+	waits := 0
+	for attempt := 1; ; attempt++ {
+		res.Attempts = attempt
+		content, version, err := b.read(ctx)
+		if err == nil {
+			var cur manifest.Current
+			cur, err = manifest.Read(content, opts.Container)
+			if errors.Is(err, manifest.ErrContainerNotFound) {
+				return res, fmt.Errorf("read %s: %w: set GITOPS_CONTAINER to one of them", opts.Path, err)
+			}
+			if err != nil {
+				return res, fmt.Errorf("read %s: %w", opts.Path, err)
+			}
+			res.Previous, res.PreviousCommit = cur.Image, cur.SourceCommit
+
+			newer, gerr := g.newerDeployed(ctx, cur.SourceCommit)
+			if gerr != nil {
+				return res, gerr
+			}
+			if newer {
+				log.Info("newer source commit already deployed", "deployed", cur.SourceCommit, "this", opts.SourceCommit)
+				res.Outcome = NewerDeployed
+				return res, nil
+			}
+			out, changed, eerr := manifest.Edit(content, manifest.Change{Container: opts.Container, Image: opts.Image, SourceCommit: opts.SourceCommit})
+			if eerr != nil {
+				return res, fmt.Errorf("edit %s: %w", opts.Path, eerr)
+			}
+			if !changed {
+				res.Outcome = UpToDate
+				if opts.DryRun {
+					res.Outcome = DryRun
+				}
+				return res, nil
+			}
+			res.Changed = true
+			res.Diff = unifiedDiff("a/"+opts.Path, "b/"+opts.Path, content, out)
+			if opts.DryRun {
+				res.Outcome = DryRun
+				return res, nil
+			}
+			res.Commit, res.URL, err = b.write(ctx, out, version, Message(opts.Container, opts.Image, opts.SkipCI))
+			if err == nil {
+				res.Outcome = Committed
+				log.Info("committed", "commit", res.Commit, "attempts", attempt)
+				return res, nil
+			}
+		}
+
+		var wait *waitError
+		switch {
+		case errors.As(err, &wait) && waits < opts.MaxAttempts:
+			waits++
+			attempt-- // a rate limit is not a lost race
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait.after {
+				return res, fmt.Errorf("%w; the deadline comes before the limit resets in %s", err, wait.after.Round(time.Second))
+			}
+			log.Info("rate limited, waiting", "wait", wait.after, "reason", err)
+			if serr := sleep(ctx, wait.after); serr != nil {
+				return res, fmt.Errorf("%w; gave up waiting: %v", err, serr)
+			}
+		case errors.Is(err, errConflict) && attempt < opts.MaxAttempts:
+			d := backoff(attempt)
+			log.Info("file changed concurrently, retrying", "attempt", attempt, "wait", d)
+			if serr := sleep(ctx, d); serr != nil {
+				return res, fmt.Errorf("%w; gave up: %v", err, serr)
+			}
+		case errors.Is(err, errConflict):
+			return res, fmt.Errorf("bump %s: %w on each of %d attempts: other writers keep changing it; run the bump again", opts.Path, err, attempt)
+		default:
+			return res, err
+		}
+	}
+}
+
+// backoff returns a random delay for retry n (1-based) from a window that
+// doubles each time (full jitter), so that the losers of a race spread out
+// instead of colliding again in lockstep.
+func backoff(n int) time.Duration {
+	window := min(100*time.Millisecond<<(n-1), 2*time.Second)
+	return time.Millisecond + rand.N(window)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// guard decides whether the manifest already deploys a newer source commit.
+type guard struct {
+	opts Options
+	memo map[[2]string]bool
+}
+
+func (g *guard) newerDeployed(ctx context.Context, deployed string) (bool, error) {
+	deployed = strings.ToLower(strings.TrimSpace(deployed))
+	this := g.opts.SourceCommit
+	if deployed == "" || this == "" || deployed == this {
+		return false, nil
+	}
+	if g.opts.Force {
+		g.opts.Logger.Warn("replacing the deployed source commit without checking ancestry (force)", "deployed", deployed, "this", this)
+		return false, nil
+	}
+	if g.opts.Ancestry == nil {
+		return false, fmt.Errorf("the manifest deploys source commit %s and there is no way to tell whether %s is newer: configure the source repository for ancestry checks, or set BUMP_FORCE=1 to replace it anyway", deployed, this)
+	}
+	forward, err := g.isAncestor(ctx, deployed, this)
+	if err != nil || forward {
+		return false, err
+	}
+	backward, err := g.isAncestor(ctx, this, deployed)
+	if err != nil {
+		return false, err
+	}
+	if backward {
+		return true, nil
+	}
+	return false, fmt.Errorf("source commit %s does not descend from the deployed %s (diverged history, e.g. a force push): set BUMP_FORCE=1 to deploy it anyway", this, deployed)
+}
+
+// isAncestor memoises answers: ancestry of two commits never changes, and a
+// retry after a lost race often asks the same question again.
+func (g *guard) isAncestor(ctx context.Context, a, d string) (bool, error) {
+	key := [2]string{a, d}
+	if v, ok := g.memo[key]; ok {
+		return v, nil
+	}
+	v, err := g.opts.Ancestry.IsAncestor(ctx, a, d)
+	if err != nil {
+		return false, fmt.Errorf("order source commits %.12s and %.12s: %w", a, d, err)
+	}
+	g.memo[key] = v
+	return v, nil
+}

@@ -1,0 +1,232 @@
+package bump
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// gitBackend edits the file in a private clone and pushes; the remote's
+// refusal of a non-fast-forward push is the compare-and-swap.
+type gitBackend struct {
+	remote  string // as given to git
+	display string // without credentials, for messages
+	dir     string // the clone
+	path    string
+	branch  string
+	token   string
+	env     []string
+	cloned  bool
+	webBase string // https://github.com/owner/name for commit URLs, or ""
+}
+
+func newGit(opts Options) (*gitBackend, error) {
+	remote := opts.Repo
+	if !strings.Contains(remote, "://") && !looksSCP(remote) {
+		// A local path: make it absolute so that fetches from inside the
+		// clone still find it.
+		abs, err := filepath.Abs(strings.TrimPrefix(remote, "file://"))
+		if err != nil {
+			return nil, fmt.Errorf("resolve gitops repository path %s: %w", remote, err)
+		}
+		remote = abs
+	}
+	dir, err := os.MkdirTemp("", "bump-gitops-*")
+	if err != nil {
+		return nil, fmt.Errorf("create work directory: %w", err)
+	}
+	g := &gitBackend{
+		remote:  remote,
+		display: displayRemote(remote),
+		dir:     dir,
+		path:    opts.Path,
+		branch:  opts.Branch,
+		token:   opts.Token,
+		webBase: githubWebBase(remote),
+	}
+	g.env = gitEnv(remote, opts.Token)
+	return g, nil
+}
+
+// looksSCP reports the scp-like ssh syntax "user@host:path".
+func looksSCP(remote string) bool {
+	colon := strings.IndexByte(remote, ':')
+	slash := strings.IndexByte(remote, '/')
+	return colon > 0 && (slash < 0 || colon < slash) && !filepath.IsAbs(remote)
+}
+
+func githubWebBase(remote string) string {
+	u, err := url.Parse(remote)
+	if err != nil || u.Scheme != "https" || u.Host != "github.com" {
+		return ""
+	}
+	return "https://github.com/" + strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+}
+
+// gitEnv isolates git from ambient configuration and credentials: no
+// system or global config, no credential helper, no prompts. The token
+// travels as an HTTP header set through the environment, so it is never on
+// a command line where other users or error messages could see it.
+func gitEnv(remote, token string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "GIT_") || k == "SSH_ASKPASS" || k == "LC_ALL" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL="+os.DevNull,
+		"GIT_SSH_COMMAND=ssh -o BatchMode=yes",
+		"GCM_INTERACTIVE=never",
+		"LC_ALL=C",
+		"GIT_AUTHOR_NAME="+Author,
+		"GIT_AUTHOR_EMAIL="+AuthorEmail,
+		"GIT_COMMITTER_NAME="+Author,
+		"GIT_COMMITTER_EMAIL="+AuthorEmail,
+	)
+	if u, err := url.Parse(remote); err == nil && token != "" && (u.Scheme == "https" || u.Scheme == "http") {
+		auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+		env = append(env,
+			"GIT_CONFIG_COUNT=1",
+			"GIT_CONFIG_KEY_0=http."+u.Scheme+"://"+u.Host+"/.extraHeader",
+			"GIT_CONFIG_VALUE_0=Authorization: Basic "+auth,
+		)
+	}
+	return env
+}
+
+func (g *gitBackend) close() { os.RemoveAll(g.dir) }
+
+// git runs a git command in the clone and returns its trimmed stdout.
+func (g *gitBackend) git(ctx context.Context, args ...string) (string, error) {
+	full := append([]string{"-c", "credential.helper=", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=" + os.DevNull}, args...)
+	cmd := exec.CommandContext(ctx, "git", full...)
+	cmd.Dir = g.dir
+	cmd.Env = g.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return stdout.String(), &gitError{args: args, stderr: redact(strings.TrimSpace(stderr.String()+"\n"+stdout.String()), g.token), err: err}
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+type gitError struct {
+	args   []string
+	stderr string
+	err    error
+}
+
+func (e *gitError) Error() string {
+	return fmt.Sprintf("git %s: %v: %s", e.args[0], e.err, e.stderr)
+}
+
+func (g *gitBackend) read(ctx context.Context) ([]byte, string, error) {
+	if !g.cloned {
+		if _, err := g.git(ctx, "clone", "--quiet", "--no-tags", "--single-branch", "--branch", g.branch, "--", g.remote, "."); err != nil {
+			return nil, "", g.explain("clone", err)
+		}
+		g.cloned = true
+	} else {
+		if _, err := g.git(ctx, "fetch", "--quiet", "--no-tags", "origin", "+refs/heads/"+g.branch+":refs/remotes/origin/"+g.branch); err != nil {
+			return nil, "", g.explain("fetch", err)
+		}
+		if _, err := g.git(ctx, "reset", "--quiet", "--hard", "refs/remotes/origin/"+g.branch); err != nil {
+			return nil, "", g.explain("reset", err)
+		}
+	}
+	content, err := os.ReadFile(filepath.Join(g.dir, filepath.FromSlash(g.path)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("read %s: not found on branch %s of %s: check GITOPS_PATH", g.path, g.branch, g.display)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", g.path, err)
+	}
+	head, err := g.git(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return nil, "", g.explain("rev-parse", err)
+	}
+	return content, head, nil
+}
+
+func (g *gitBackend) write(ctx context.Context, content []byte, _ string, message string) (string, string, error) {
+	file := filepath.Join(g.dir, filepath.FromSlash(g.path))
+	info, err := os.Stat(file)
+	if err != nil {
+		return "", "", fmt.Errorf("write %s: %w", g.path, err)
+	}
+	if err := os.WriteFile(file, content, info.Mode().Perm()); err != nil {
+		return "", "", fmt.Errorf("write %s: %w", g.path, err)
+	}
+	if _, err := g.git(ctx, "commit", "--quiet", "--no-verify", "-m", message, "--", g.path); err != nil {
+		return "", "", g.explain("commit", err)
+	}
+	commit, err := g.git(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return "", "", g.explain("rev-parse", err)
+	}
+	out, err := g.git(ctx, "push", "--porcelain", "--quiet", "origin", "HEAD:refs/heads/"+g.branch)
+	if err != nil {
+		if rejected(out + err.Error()) {
+			return "", "", fmt.Errorf("push to %s %s: %w", g.display, g.branch, errConflict)
+		}
+		return "", "", g.explain("push", err)
+	}
+	url := ""
+	if g.webBase != "" {
+		url = g.webBase + "/commit/" + commit
+	}
+	return commit, url, nil
+}
+
+// rejected recognises a push that lost a race: a non-fast-forward refusal,
+// or the remote failing to take the ref lock another push holds.
+func rejected(output string) bool {
+	for _, s := range []string{"[rejected]", "non-fast-forward", "fetch first", "cannot lock ref", "failed to update ref", "incorrect old value"} {
+		if strings.Contains(output, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// explain turns a git failure into one that names the cause and the fix.
+func (g *gitBackend) explain(op string, err error) error {
+	var ge *gitError
+	if !errors.As(err, &ge) {
+		return fmt.Errorf("git %s %s: %w", op, g.display, err)
+	}
+	out := ge.stderr
+	switch {
+	case strings.Contains(out, "Remote branch") && strings.Contains(out, "not found"),
+		strings.Contains(out, "couldn't find remote ref"):
+		return fmt.Errorf("git %s %s: branch %q not found: check GITOPS_BRANCH (%s)", op, g.display, g.branch, firstLine(out))
+	case strings.Contains(out, "Authentication failed"), strings.Contains(out, "could not read Username"),
+		strings.Contains(out, "terminal prompts disabled"), strings.Contains(out, "401"), strings.Contains(out, "403"):
+		return fmt.Errorf("git %s %s: authentication failed with %s: set GITOPS_TOKEN to a token with write access to the repository (%s)", op, g.display, describeToken(g.token), firstLine(out))
+	case strings.Contains(out, "not found"), strings.Contains(out, "does not exist"),
+		strings.Contains(out, "does not appear to be a git repository"):
+		return fmt.Errorf("git %s %s: repository not found or not accessible: check GITOPS_REPO (%s)", op, g.display, firstLine(out))
+	}
+	return fmt.Errorf("git %s %s: %w", op, g.display, err)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}

@@ -1,0 +1,274 @@
+package bump
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// runGit runs git for a test fixture, isolated from the user's config.
+func runGit(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull,
+		"GIT_AUTHOR_NAME=dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+		"GIT_COMMITTER_NAME=dev", "GIT_COMMITTER_EMAIL=dev@example.com",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newBareGitops returns a bare repository whose main branch holds the
+// deployment at DefaultPath.
+func newBareGitops(t testing.TB, root string) string {
+	t.Helper()
+	work := filepath.Join(root, "seed")
+	bare := filepath.Join(root, "gitops.git")
+	runGit(t, root, "init", "-q", "-b", "main", work)
+	if err := os.MkdirAll(filepath.Join(work, filepath.Dir(DefaultPath)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, DefaultPath), []byte(deployment), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runGit(t, work, "add", ".")
+	runGit(t, work, "commit", "-q", "-m", "bootstrap")
+	runGit(t, root, "init", "-q", "--bare", "-b", "main", bare)
+	runGit(t, work, "push", "-q", bare, "main")
+	return bare
+}
+
+// newSourceRepo returns a repository with a linear history of n commits,
+// oldest first.
+func newSourceRepo(t testing.TB, root string, n int) (string, []string) {
+	t.Helper()
+	dir := filepath.Join(root, "source")
+	runGit(t, root, "init", "-q", "-b", "main", dir)
+	shas := make([]string, n)
+	for i := range shas {
+		runGit(t, dir, "commit", "-q", "--allow-empty", "-m", fmt.Sprintf("change %d", i))
+		shas[i] = runGit(t, dir, "rev-parse", "HEAD")
+	}
+	return dir, shas
+}
+
+type gitFixture struct {
+	bare, source string
+	commits      []string
+}
+
+func newGitFixture(t testing.TB, n int) *gitFixture {
+	t.Helper()
+	root := t.TempDir()
+	f := &gitFixture{bare: newBareGitops(t, root)}
+	f.source, f.commits = newSourceRepo(t, root, n)
+	return f
+}
+
+func (f *gitFixture) options(i int) Options {
+	return Options{
+		Repo:         f.bare,
+		Image:        imageFor(f.commits[i]),
+		SourceCommit: f.commits[i],
+		Ancestry:     GitAncestry{Dir: f.source},
+	}
+}
+
+func (f *gitFixture) file(t testing.TB) []byte {
+	t.Helper()
+	return []byte(runGit(t, f.bare, "show", "main:"+DefaultPath) + "\n")
+}
+
+func (f *gitFixture) commitCount(t testing.TB) int {
+	t.Helper()
+	var n int
+	fmt.Sscan(runGit(t, f.bare, "rev-list", "--count", "main"), &n)
+	return n
+}
+
+func TestGitBump(t *testing.T) {
+	ctx := context.Background()
+	f := newGitFixture(t, 2)
+	opts := f.options(0)
+
+	res, err := Image(ctx, opts)
+	if err != nil {
+		t.Fatalf("Image: %v", err)
+	}
+	if res.Outcome != Committed || res.Commit != runGit(t, f.bare, "rev-parse", "main") {
+		t.Fatalf("Image() = %+v, want a commit at the head of main", res)
+	}
+	if got, want := runGit(t, f.bare, "log", "-1", "--format=%an <%ae>|%s", "main"), Author+" <"+AuthorEmail+">|"+Message(DefaultContainer, opts.Image, false); got != want {
+		t.Errorf("commit = %q, want %q", got, want)
+	}
+	first := f.file(t)
+	if cur := readBack(t, first); cur.Image != opts.Image || cur.SourceCommit != opts.SourceCommit {
+		t.Errorf("manifest deploys %+v, want %s from %s", cur, opts.Image, opts.SourceCommit)
+	}
+
+	commits := f.commitCount(t)
+	again, err := Image(ctx, opts)
+	if err != nil || again.Outcome != UpToDate {
+		t.Fatalf("second Image() = %+v, %v; want up-to-date", again, err)
+	}
+	if n := f.commitCount(t); n != commits {
+		t.Errorf("second bump made %d commits, want 0", n-commits)
+	}
+	if got := f.file(t); string(got) != string(first) {
+		t.Errorf("manifest after two bumps = %q, want the same as after one %q", got, first)
+	}
+
+	// A relative path to the remote works too: the local loop passes
+	// .state/gitops.git.
+	t.Chdir(filepath.Dir(f.bare))
+	rel := f.options(1)
+	rel.Repo = "./" + filepath.Base(f.bare)
+	if res, err := Image(ctx, rel); err != nil || res.Outcome != Committed {
+		t.Errorf("Image(relative path) = %+v, %v; want a commit", res, err)
+	}
+}
+
+func TestGitDryRun(t *testing.T) {
+	f := newGitFixture(t, 1)
+	opts := f.options(0)
+	opts.DryRun = true
+	res, err := Image(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != DryRun || !strings.Contains(res.Diff, "+          image: "+opts.Image) {
+		t.Errorf("Image(dry run) = %+v, want a diff setting the image", res)
+	}
+	if n := f.commitCount(t); n != 1 {
+		t.Errorf("dry run made %d commits, want 0", n-1)
+	}
+}
+
+func TestGitGuard(t *testing.T) {
+	ctx := context.Background()
+	f := newGitFixture(t, 3)
+	if _, err := Image(ctx, f.options(2)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Image(ctx, f.options(1))
+	if err != nil || res.Outcome != NewerDeployed {
+		t.Errorf("Image(older) = %+v, %v; want newer-deployed", res, err)
+	}
+	rollback := f.options(1)
+	rollback.Force = true
+	if res, err := Image(ctx, rollback); err != nil || res.Outcome != Committed {
+		t.Errorf("Image(older, Force) = %+v, %v; want a commit", res, err)
+	}
+	unknown := f.options(1)
+	unknown.SourceCommit = strings.Repeat("f", 40)
+	if _, err := Image(ctx, unknown); err == nil || !strings.Contains(err.Error(), "history") {
+		t.Errorf("Image(unknown commit) error = %v, want one about incomplete history", err)
+	}
+}
+
+func TestGitErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Options)
+		want   string
+	}{
+		{"branch not found", func(o *Options) { o.Branch = "prod" }, `branch "prod" not found`},
+		{"path not found", func(o *Options) { o.Path = "nope.yaml" }, "GITOPS_PATH"},
+		{"repository not found", func(o *Options) { o.Repo = filepath.Join(t.TempDir(), "missing.git") }, "GITOPS_REPO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newGitFixture(t, 1)
+			opts := f.options(0)
+			tt.modify(&opts)
+			_, err := Image(context.Background(), opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Image() error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestGitHTTPSToken serves the gitops repository over git's smart HTTP
+// protocol behind basic auth, to check that the token reaches the server as
+// a header (not through a credential helper) and never shows in errors.
+func TestGitHTTPSToken(t *testing.T) {
+	const token = "ghp_gitTokenGitTokenGitTokenGitToken0"
+	f := newGitFixture(t, 1)
+	runGit(t, f.bare, "config", "http.receivepack", "true")
+	backend := &cgi.Handler{
+		Path: filepath.Join(runGit(t, "", "--exec-path"), "git-http-backend"),
+		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(f.bare), "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=" + os.DevNull},
+	}
+	var mu sync.Mutex
+	authorized := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token)) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gitops"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		authorized++
+		mu.Unlock()
+		backend.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	opts := f.options(0)
+	opts.Repo = srv.URL + "/" + filepath.Base(f.bare)
+	opts.Token = token
+	res, err := Image(context.Background(), opts)
+	if err != nil || res.Outcome != Committed {
+		t.Fatalf("Image(over HTTP) = %+v, %v; want a commit", res, err)
+	}
+	if got := runGit(t, f.bare, "rev-parse", "main"); got != res.Commit {
+		t.Errorf("remote main = %s, want the pushed commit %s", got, res.Commit)
+	}
+	if authorized == 0 {
+		t.Error("the server saw no authorized request")
+	}
+
+	bad := f.options(0)
+	bad.Repo, bad.Token = opts.Repo, "ghp_wrongWrongWrongWrongWrongWrong00"
+	_, err = Image(context.Background(), bad)
+	if err == nil || !strings.Contains(err.Error(), "authentication failed") {
+		t.Fatalf("Image(bad token) error = %v, want an authentication failure", err)
+	}
+	if strings.Contains(err.Error(), bad.Token) || strings.Contains(err.Error(), base64.StdEncoding.EncodeToString([]byte("x-access-token:"+bad.Token))) {
+		t.Errorf("Image(bad token) error shows the token: %v", err)
+	}
+}
+
+// TestGitRace is TestGitHubRace with plain git: 20 bumps push to one bare
+// repository at once.
+func TestGitRace(t *testing.T) {
+	f := newGitFixture(t, 20)
+	start := time.Now()
+	outcomes := raceBumps(t, len(f.commits), f.options)
+	t.Logf("20 concurrent git bumps converged in %s: %v", time.Since(start).Round(time.Millisecond), outcomes)
+
+	if cur := readBack(t, f.file(t)); cur.SourceCommit != f.commits[19] {
+		t.Errorf("after the race the manifest deploys %s, want the newest %s", cur.SourceCommit, f.commits[19])
+	}
+	var history [][]byte
+	for _, sha := range strings.Fields(runGit(t, f.bare, "rev-list", "--reverse", "--first-parent", "main")) {
+		history = append(history, []byte(runGit(t, f.bare, "show", sha+":"+DefaultPath)+"\n"))
+	}
+	checkMonotonic(t, history, f.commits)
+}

@@ -1,0 +1,443 @@
+package bump
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
+)
+
+// ghFixture is a GitHub server with a gitops repository holding the
+// deployment and a source repository whose history is commits.
+type ghFixture struct {
+	srv     *githubtest.Server
+	commits []string
+}
+
+func newGHFixture(t testing.TB, n int, opts ...githubtest.Option) *ghFixture {
+	t.Helper()
+	srv := githubtest.New(t, opts...)
+	srv.AddToken(goodToken, githubtest.Token{Login: "ci", Scopes: []string{"repo"}})
+	srv.CreateRepo(gitopsRepo, "main", map[string]string{DefaultPath: deployment, "README.md": "gitops\n"})
+	srv.CreateRepo(sourceRepo, "main", nil)
+	commits := chain(n)
+	for i, c := range commits {
+		if i == 0 {
+			srv.AddCommit(sourceRepo, c)
+		} else {
+			srv.AddCommit(sourceRepo, c, commits[i-1])
+		}
+	}
+	return &ghFixture{srv: srv, commits: commits}
+}
+
+// options bumps the image built from commit i.
+func (f *ghFixture) options(i int) Options {
+	return Options{
+		Repo:         gitopsRepo,
+		Token:        goodToken,
+		APIURL:       f.srv.URL,
+		Image:        imageFor(f.commits[i]),
+		SourceCommit: f.commits[i],
+		Ancestry:     GitHubAncestry{Repo: sourceRepo, Token: goodToken, APIURL: f.srv.URL},
+	}
+}
+
+func (f *ghFixture) file(t testing.TB) []byte {
+	t.Helper()
+	b, ok := f.srv.File(gitopsRepo, "main", DefaultPath)
+	if !ok {
+		t.Fatal("manifest missing from the gitops repository")
+	}
+	return b
+}
+
+const contentsPath = "/repos/" + gitopsRepo + "/contents/" + DefaultPath
+
+func TestGitHubBump(t *testing.T) {
+	ctx := context.Background()
+	f := newGHFixture(t, 2)
+	opts := f.options(0)
+	opts.SkipCI = true
+
+	res, err := Image(ctx, opts)
+	if err != nil {
+		t.Fatalf("Image: %v", err)
+	}
+	if res.Outcome != Committed || !res.Changed {
+		t.Fatalf("Image() = %+v, want a commit", res)
+	}
+	log := f.srv.Log(gitopsRepo, "main")
+	if res.Commit != log[0].SHA {
+		t.Errorf("Image().Commit = %s, want the branch head %s", res.Commit, log[0].SHA)
+	}
+	if !strings.HasSuffix(res.URL, "/acme/gitops/commit/"+res.Commit) {
+		t.Errorf("Image().URL = %q, want the commit page", res.URL)
+	}
+	if want := Message(DefaultContainer, opts.Image, true); log[0].Message != want || !strings.HasSuffix(want, " [skip ci]") {
+		t.Errorf("commit message = %q, want %q", log[0].Message, want)
+	}
+	if log[0].Author != Author {
+		t.Errorf("commit author = %q, want %q", log[0].Author, Author)
+	}
+	want, _, err := manifest.Edit([]byte(deployment), manifest.Change{Container: DefaultContainer, Image: opts.Image, SourceCommit: opts.SourceCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.file(t); string(got) != string(want) {
+		t.Errorf("manifest after bump = %q, want %q", got, want)
+	}
+	if got := f.srv.Requests(); got != 2 {
+		t.Errorf("requests on the first bump = %d (%v), want 2 (GET and PUT)", got, f.srv.Counts())
+	}
+	if res.Previous != "ghcr.io/stefanprodan/podinfo:6.11.2" {
+		t.Errorf("Image().Previous = %q, want the bootstrap image", res.Previous)
+	}
+
+	// Bumping again must not make an empty commit.
+	f.srv.ResetCounts()
+	again, err := Image(ctx, opts)
+	if err != nil {
+		t.Fatalf("second Image: %v", err)
+	}
+	if again.Outcome != UpToDate || again.Changed {
+		t.Errorf("second Image() = %+v, want up-to-date", again)
+	}
+	if n := len(f.srv.Log(gitopsRepo, "main")); n != len(log) {
+		t.Errorf("second bump made %d commits, want 0", n-len(log))
+	}
+	if got := f.srv.Count("PUT", contentsPath); got != 0 {
+		t.Errorf("second bump sent %d PUTs, want 0", got)
+	}
+	if got := f.file(t); string(got) != string(want) {
+		t.Errorf("manifest after two bumps = %q, want the same as after one %q", got, want)
+	}
+
+	// The next commit is newer: one compare call, then the write.
+	f.srv.ResetCounts()
+	next, err := Image(ctx, f.options(1))
+	if err != nil || next.Outcome != Committed {
+		t.Fatalf("Image(next commit) = %+v, %v; want a commit", next, err)
+	}
+	if got := f.srv.Count("GET", "/repos/"+sourceRepo+"/compare/"+f.commits[0]+"..."+f.commits[1]); got != 1 {
+		t.Errorf("compare calls = %d (%v), want 1", got, f.srv.Counts())
+	}
+}
+
+// TestGitHubBaseURL guards against appending api/v3 to the API URL:
+// Gitea and GitHub Enterprise serve the API under a path of their own.
+func TestGitHubBaseURL(t *testing.T) {
+	f := newGHFixture(t, 1, githubtest.WithBasePath("/api/v1/"))
+	opts := f.options(0)
+	opts.APIURL = strings.TrimSuffix(f.srv.URL, "/")
+	opts.Ancestry = nil
+	res, err := Image(context.Background(), opts)
+	if err != nil || res.Outcome != Committed {
+		t.Fatalf("Image(APIURL %s) = %+v, %v; want a commit", opts.APIURL, res, err)
+	}
+}
+
+func TestGitHubDryRun(t *testing.T) {
+	f := newGHFixture(t, 1)
+	opts := f.options(0)
+	opts.DryRun = true
+	res, err := Image(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != DryRun || !res.Changed || res.Commit != "" {
+		t.Errorf("Image(dry run) = %+v, want a dry run with a change and no commit", res)
+	}
+	for _, want := range []string{
+		"--- a/" + DefaultPath,
+		"-          image: ghcr.io/stefanprodan/podinfo:6.11.2   # bootstrap image\n",
+		"+          image: " + opts.Image + "   # bootstrap image\n",
+		"+        platform-demo.dev/source-commit: " + opts.SourceCommit + "\n",
+	} {
+		if !strings.Contains(res.Diff, want) {
+			t.Errorf("Image(dry run).Diff = %s\nwant it to contain %q", res.Diff, want)
+		}
+	}
+	if got := f.srv.Count("PUT", contentsPath); got != 0 {
+		t.Errorf("dry run sent %d PUTs, want 0", got)
+	}
+	if got := f.file(t); string(got) != deployment {
+		t.Errorf("dry run changed the manifest to %q", got)
+	}
+}
+
+// TestGitHubStaleSHA guards the compare-and-swap: a write that lost the race
+// is re-read and re-applied on top of the winner, whether the server says
+// 409 (GitHub) or 422 "sha does not match" (Gitea).
+func TestGitHubStaleSHA(t *testing.T) {
+	for _, status := range []int{http.StatusConflict, http.StatusUnprocessableEntity} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			f := newGHFixture(t, 1, githubtest.WithStaleSHAStatus(status))
+			var once sync.Once
+			f.srv.OnRequest(func(r *http.Request) {
+				if r.Method == http.MethodPut {
+					once.Do(func() {
+						edited := strings.Replace(deployment, "replicas: 2", "replicas: 3", 1)
+						f.srv.CommitFiles(gitopsRepo, "main", "scale to 3", map[string]string{DefaultPath: edited})
+					})
+				}
+			})
+			res, err := Image(context.Background(), f.options(0))
+			if err != nil {
+				t.Fatalf("Image: %v", err)
+			}
+			if res.Outcome != Committed || res.Attempts != 2 {
+				t.Errorf("Image() = %+v, want a commit on attempt 2", res)
+			}
+			got := f.file(t)
+			if !strings.Contains(string(got), "replicas: 3") {
+				t.Errorf("the concurrent change was lost:\n%s", got)
+			}
+			if cur := readBack(t, got); cur.Image != f.options(0).Image {
+				t.Errorf("image after bump = %q, want %q", cur.Image, f.options(0).Image)
+			}
+			if got := f.srv.Count("PUT", contentsPath); got != 2 {
+				t.Errorf("PUTs = %d, want 2", got)
+			}
+		})
+	}
+}
+
+func TestGitHubRateLimit(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit githubtest.Limit
+	}{
+		{"primary", githubtest.Limit{Kind: githubtest.PrimaryLimit, After: time.Second}},
+		{"secondary", githubtest.Limit{Kind: githubtest.SecondaryLimit, After: time.Second}},
+		{"429", githubtest.Limit{Kind: githubtest.TooManyRequests, After: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newGHFixture(t, 1)
+			f.srv.RateLimit(tt.limit)
+			res, err := Image(context.Background(), f.options(0))
+			if err != nil {
+				t.Fatalf("Image: %v", err)
+			}
+			if res.Outcome != Committed || res.Attempts != 1 {
+				t.Errorf("Image() = %+v, want a commit after waiting, on attempt 1", res)
+			}
+			if got := f.srv.Count("GET", contentsPath); got != 2 {
+				t.Errorf("GETs = %d, want 2 (limited, then served)", got)
+			}
+		})
+	}
+
+	t.Run("deadline before reset", func(t *testing.T) {
+		f := newGHFixture(t, 1)
+		f.srv.RateLimit(githubtest.Limit{Kind: githubtest.SecondaryLimit, After: time.Hour})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := Image(ctx, f.options(0))
+		if err == nil || !strings.Contains(err.Error(), "rate limit") {
+			t.Errorf("Image() error = %v, want a rate limit error", err)
+		}
+	})
+}
+
+// TestGitHubErrors checks that each failure names its cause and its fix and
+// never shows the token.
+func TestGitHubErrors(t *testing.T) {
+	const (
+		fineGrained = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV"
+		readOnly    = "ghp_readonlyreadonlyreadonlyreadonly00"
+		noScope     = "ghp_packagespackagespackagespackages00"
+		fgReadOnly  = "github_pat_readonly_0123456789abcdefghijklmnopqrstuvwxyz"
+		otherRepos  = "ghp_otherotherotherotherotherotherother"
+	)
+	tests := []struct {
+		name   string
+		modify func(*Options)
+		want   []string
+	}{
+		{"bad fine-grained token", func(o *Options) { o.Token = fineGrained }, []string{"401", "Bad credentials", "fine-grained", "classic personal access token with the repo scope"}},
+		{"token stored as a dash", func(o *Options) { o.Token = "-" }, []string{"401", "1 characters", "gh secret set"}},
+		{"no token", func(o *Options) { o.Token = "" }, []string{"401", "GITOPS_TOKEN"}},
+		{"fine-grained without write", func(o *Options) { o.Token = fgReadOnly }, []string{"403", "Contents: read and write"}},
+		{"classic without repo scope", func(o *Options) { o.Token = noScope }, []string{"403", "repo scope", "read:packages"}},
+		{"no push access", func(o *Options) { o.Token = readOnly }, []string{"403", "push access"}},
+		{"repository not found", func(o *Options) { o.Repo = "acme/nope" }, []string{"404", "repository acme/nope not found", "GITOPS_REPO"}},
+		{"repository hidden from token", func(o *Options) { o.Token = otherRepos }, []string{"404", "cannot see it"}},
+		{"branch not found", func(o *Options) { o.Branch = "prod" }, []string{"404", `branch "prod" not found`, "GITOPS_BRANCH"}},
+		{"path not found", func(o *Options) { o.Path = "manifests/nope.yaml" }, []string{"404", "manifests/nope.yaml not found", "GITOPS_PATH"}},
+		{"container not found", func(o *Options) { o.Container = "web" }, []string{"container not found", "platform-demo"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newGHFixture(t, 1)
+			f.srv.AddToken(fgReadOnly, githubtest.Token{ReadOnly: true})
+			f.srv.AddToken(readOnly, githubtest.Token{Scopes: []string{"repo"}, ReadOnly: true})
+			f.srv.AddToken(noScope, githubtest.Token{Scopes: []string{"read:packages"}, ReadOnly: true})
+			f.srv.AddToken(otherRepos, githubtest.Token{Scopes: []string{"repo"}, Repos: []string{sourceRepo}})
+			opts := f.options(0)
+			tt.modify(&opts)
+			_, err := Image(context.Background(), opts)
+			if err == nil {
+				t.Fatal("Image() succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Image() error = %q\nwant it to mention %q", err, w)
+				}
+			}
+			if opts.Token != "" && len(opts.Token) > 1 && strings.Contains(err.Error(), opts.Token) {
+				t.Errorf("Image() error shows the token: %q", err)
+			}
+			if got := f.srv.Count("PUT", contentsPath); got > 1 {
+				t.Errorf("PUTs = %d, want at most 1: auth errors must not be retried", got)
+			}
+		})
+	}
+}
+
+// TestGitHubGuard checks that an older pipeline cannot replace a newer image
+// and that Force (BUMP_FORCE) can.
+func TestGitHubGuard(t *testing.T) {
+	ctx := context.Background()
+	f := newGHFixture(t, 3)
+	if _, err := Image(ctx, f.options(2)); err != nil {
+		t.Fatal(err)
+	}
+	deployed := f.file(t)
+
+	res, err := Image(ctx, f.options(1))
+	if err != nil {
+		t.Fatalf("Image(older) error = %v, want the newer-deployed outcome", err)
+	}
+	if res.Outcome != NewerDeployed || res.PreviousCommit != f.commits[2] {
+		t.Errorf("Image(older) = %+v, want newer-deployed with previous commit %s", res, f.commits[2])
+	}
+	if got := f.file(t); string(got) != string(deployed) {
+		t.Errorf("Image(older) changed the manifest")
+	}
+
+	noAncestry := f.options(1)
+	noAncestry.Ancestry = nil
+	if _, err := Image(ctx, noAncestry); err == nil || !strings.Contains(err.Error(), "BUMP_FORCE") {
+		t.Errorf("Image(no ancestry) error = %v, want one that suggests BUMP_FORCE", err)
+	}
+
+	f.srv.AddCommit(sourceRepo, strings.Repeat("e", 40), f.commits[0])
+	diverged := f.options(1)
+	diverged.SourceCommit, diverged.Image = strings.Repeat("e", 40), imageFor(strings.Repeat("e", 40))
+	if _, err := Image(ctx, diverged); err == nil || !strings.Contains(err.Error(), "diverged") {
+		t.Errorf("Image(diverged) error = %v, want a diverged-history error", err)
+	}
+
+	rollback := f.options(1)
+	rollback.Force = true
+	res, err = Image(ctx, rollback)
+	if err != nil || res.Outcome != Committed {
+		t.Fatalf("Image(older, Force) = %+v, %v; want a commit", res, err)
+	}
+	if cur := readBack(t, f.file(t)); cur.SourceCommit != f.commits[1] {
+		t.Errorf("after a forced rollback the manifest deploys %s, want %s", cur.SourceCommit, f.commits[1])
+	}
+}
+
+// TestGitHubRace runs 20 bumps of commits of one history at once. Whatever
+// the interleaving, the newest commit must win, every caller must succeed
+// or learn that a newer commit is deployed, and no commit on the gitops
+// branch may replace a newer source commit with an older one.
+func TestGitHubRace(t *testing.T) {
+	f := newGHFixture(t, 20)
+	start := time.Now()
+	outcomes := raceBumps(t, len(f.commits), f.options)
+	t.Logf("20 concurrent GitHub bumps converged in %s: %v; %d requests", time.Since(start).Round(time.Millisecond), outcomes, f.srv.Requests())
+
+	if cur := readBack(t, f.file(t)); cur.SourceCommit != f.commits[19] || cur.Image != imageFor(f.commits[19]) {
+		t.Errorf("after the race the manifest deploys %s (%s), want the newest %s", cur.SourceCommit, cur.Image, f.commits[19])
+	}
+	var history [][]byte
+	for _, c := range f.srv.Log(gitopsRepo, "main") {
+		history = append([][]byte{[]byte(c.Files[DefaultPath])}, history...)
+	}
+	checkMonotonic(t, history, f.commits)
+}
+
+// raceBumps runs n bumps concurrently, opts(i) for i in [0, n), and fails
+// the test unless each one commits, finds the manifest up to date, or finds
+// a newer commit deployed.
+func raceBumps(t *testing.T, n int, opts func(int) Options) map[Outcome]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		outcomes = map[Outcome]int{}
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := Image(ctx, opts(i))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Errorf("bump of commit %d: %v", i, err)
+			case res.Outcome != Committed && res.Outcome != NewerDeployed && res.Outcome != UpToDate:
+				t.Errorf("bump of commit %d = %+v, want committed, up-to-date or newer-deployed", i, res)
+			}
+			outcomes[res.Outcome]++
+			t.Logf("commit %2d: %s after %d attempts", i, res.Outcome, res.Attempts)
+		}()
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// checkMonotonic fails unless the source commit recorded by each successive
+// version of the manifest is at least as new as the one before.
+func checkMonotonic(t *testing.T, versions [][]byte, commits []string) {
+	t.Helper()
+	index := map[string]int{"": -1}
+	for i, c := range commits {
+		index[c] = i
+	}
+	last := -1
+	for n, v := range versions {
+		cur := readBack(t, v)
+		i, ok := index[cur.SourceCommit]
+		if !ok {
+			t.Fatalf("version %d records unknown source commit %q", n, cur.SourceCommit)
+		}
+		if i < last {
+			t.Errorf("version %d deploys commit %d after commit %d: an older image replaced a newer one", n, i, last)
+		}
+		last = i
+	}
+}
+
+// BenchmarkGitHubBump measures a first bump of a file (no source commit
+// recorded yet) and reports the API calls it takes: a GET and a PUT.
+func BenchmarkGitHubBump(b *testing.B) {
+	f := newGHFixture(b, 1)
+	ctx := context.Background()
+	calls, n := 0, 0
+	for b.Loop() {
+		f.srv.CreateRepo(gitopsRepo, "main", map[string]string{DefaultPath: deployment})
+		f.srv.ResetCounts()
+		if _, err := Image(ctx, f.options(0)); err != nil {
+			b.Fatal(err)
+		}
+		calls += f.srv.Requests()
+		n++
+	}
+	if calls != 2*n {
+		b.Errorf("API calls = %d over %d bumps, want 2 per bump (GET and PUT)", calls, n)
+	}
+	b.ReportMetric(float64(calls)/float64(n), "calls/op")
+}

@@ -1,0 +1,801 @@
+// Package githubtest runs a per-test GitHub REST API server that keeps real
+// state: repositories with branches and commits, blob shas computed as git
+// computes them, tokens with scopes and permissions, and rate limits on
+// demand. It serves the subset of the API that gitops tooling uses (the
+// Contents API, compare, repository and user lookups) closely enough for the
+// real go-github client to run against it.
+package githubtest
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Token describes what an access token may do.
+type Token struct {
+	// Login is the user the token belongs to (GET /user).
+	Login string
+	// Scopes are sent in the X-OAuth-Scopes header as classic personal
+	// access tokens do. Nil omits the header, as fine-grained tokens do.
+	Scopes []string
+	// Repos lists the "owner/name" repositories the token can see; others
+	// answer 404 as private repositories do. Nil means every repository.
+	Repos []string
+	// ReadOnly tokens can read but not write: writes answer 403.
+	ReadOnly bool
+}
+
+// LimitKind is the kind of rate limit a request runs into.
+type LimitKind int
+
+const (
+	// PrimaryLimit answers 403 with X-RateLimit-Remaining: 0 and a reset time.
+	PrimaryLimit LimitKind = iota
+	// SecondaryLimit answers 403 with Retry-After and the secondary rate
+	// limit documentation URL.
+	SecondaryLimit
+	// TooManyRequests answers 429 with Retry-After.
+	TooManyRequests
+)
+
+// Limit is a rate limit imposed on upcoming requests.
+type Limit struct {
+	Kind LimitKind
+	// After is how long the client must wait; rounded up to whole seconds,
+	// the precision of the headers.
+	After time.Duration
+}
+
+// Commit is one commit of a repository.
+type Commit struct {
+	SHA     string
+	Parents []string
+	Message string
+	Author  string
+	// Files maps each path to its content at this commit.
+	Files map[string]string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithBasePath serves the API under p (e.g. "/api/v1/" like Gitea, or
+// "/api/v3/" like GitHub Enterprise) instead of at the root.
+func WithBasePath(p string) Option {
+	return func(s *Server) {
+		s.base = "/" + strings.Trim(p, "/") + "/"
+		if s.base == "//" {
+			s.base = "/"
+		}
+	}
+}
+
+// WithStaleSHAStatus sets the answer to a write with an outdated blob sha:
+// 409 Conflict as GitHub documents (the default), or 422 with "sha does not
+// match" as Gitea answers.
+func WithStaleSHAStatus(code int) Option {
+	return func(s *Server) { s.staleStatus = code }
+}
+
+// Server is a stateful fake of the GitHub REST API on 127.0.0.1.
+type Server struct {
+	// URL is the API root with a trailing slash, to be used as the client's
+	// base URL as is.
+	URL string
+
+	srv         *httptest.Server
+	base        string
+	staleStatus int
+
+	mu       sync.Mutex
+	repos    map[string]*repo
+	tokens   map[string]Token
+	counts   map[string]int
+	total    int
+	limits   []Limit
+	hooks    []func(*http.Request)
+	remain   int
+	sequence int
+}
+
+type repo struct {
+	name          string
+	defaultBranch string
+	branches      map[string]string // branch -> commit sha
+	commits       map[string]*commit
+	blobs         map[string][]byte
+}
+
+type commit struct {
+	sha     string
+	parents []string
+	message string
+	author  string
+	date    time.Time
+	tree    map[string]string // path -> blob sha
+}
+
+// New starts a server that is closed when the test ends.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{
+		base:        "/",
+		staleStatus: http.StatusConflict,
+		repos:       map[string]*repo{},
+		tokens:      map[string]Token{},
+		counts:      map[string]int{},
+		remain:      5000,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	s.URL = s.srv.URL + s.base
+	return s
+}
+
+// Client returns an HTTP client for the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// AddToken registers an access token.
+func (s *Server) AddToken(token string, tok Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok.Login == "" {
+		tok.Login = "octocat"
+	}
+	s.tokens[token] = tok
+}
+
+// CreateRepo creates repository fullName ("owner/name") with one commit on
+// branch holding files, and returns that commit's sha.
+func (s *Server) CreateRepo(fullName, branch string, files map[string]string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &repo{
+		name:          fullName,
+		defaultBranch: branch,
+		branches:      map[string]string{},
+		commits:       map[string]*commit{},
+		blobs:         map[string][]byte{},
+	}
+	s.repos[fullName] = r
+	return s.commitLocked(r, branch, "initial commit", "octocat", files)
+}
+
+// CommitFiles commits files (path -> content) on top of branch, creating
+// the branch from the default branch when it does not exist, as a push by
+// someone else would. It returns the new commit sha.
+func (s *Server) CommitFiles(fullName, branch, message string, files map[string]string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[fullName]
+	if r == nil {
+		panic("githubtest: no repository " + fullName)
+	}
+	if _, ok := r.branches[branch]; !ok {
+		r.branches[branch] = r.branches[r.defaultBranch]
+	}
+	return s.commitLocked(r, branch, message, "octocat", files)
+}
+
+// AddCommit adds a commit with a chosen sha and parents to a repository,
+// outside any branch, so that tests can define the ancestry that compare
+// answers from.
+func (s *Server) AddCommit(fullName, sha string, parents ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[fullName]
+	if r == nil {
+		panic("githubtest: no repository " + fullName)
+	}
+	tree := map[string]string{}
+	if len(parents) > 0 {
+		if p := r.commits[parents[0]]; p != nil {
+			tree = p.tree
+		}
+	}
+	r.commits[sha] = &commit{sha: sha, parents: parents, message: "commit " + sha, date: time.Now().UTC(), tree: tree}
+}
+
+// File returns the content of path at branch.
+func (s *Server) File(fullName, branch, p string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[fullName]
+	if r == nil {
+		return nil, false
+	}
+	c := r.commits[r.branches[branch]]
+	if c == nil {
+		return nil, false
+	}
+	blob, ok := c.tree[p]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), r.blobs[blob]...), true
+}
+
+// Log returns the commits of branch following first parents, newest first.
+func (s *Server) Log(fullName, branch string) []Commit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[fullName]
+	if r == nil {
+		return nil
+	}
+	var out []Commit
+	for sha := r.branches[branch]; sha != ""; {
+		c := r.commits[sha]
+		if c == nil {
+			break
+		}
+		files := map[string]string{}
+		for p, b := range c.tree {
+			files[p] = string(r.blobs[b])
+		}
+		out = append(out, Commit{SHA: c.sha, Parents: c.parents, Message: c.message, Author: c.author, Files: files})
+		sha = ""
+		if len(c.parents) > 0 {
+			sha = c.parents[0]
+		}
+	}
+	return out
+}
+
+// RateLimit makes the next len(limits) requests fail with the given limits,
+// one each, before normal service resumes.
+func (s *Server) RateLimit(limits ...Limit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = append(s.limits, limits...)
+}
+
+// OnRequest registers f to run at the start of every request, before the
+// server looks at its state; tests use it to interleave a competing write.
+func (s *Server) OnRequest(f func(*http.Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, f)
+}
+
+// Count returns how many requests had this method and path, the path taken
+// relative to the API root and without query, e.g.
+// Count("GET", "/repos/o/r/contents/a.yaml").
+func (s *Server) Count(method, p string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[method+" "+p]
+}
+
+// Counts returns a copy of the request counts keyed by "METHOD /path".
+func (s *Server) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.counts))
+	for k, v := range s.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// Requests returns the number of requests served.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// ResetCounts forgets the request counts.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts = map[string]int{}
+	s.total = 0
+}
+
+func (s *Server) commitLocked(r *repo, branch, message, author string, files map[string]string) string {
+	tree := map[string]string{}
+	var parents []string
+	if head, ok := r.branches[branch]; ok && head != "" {
+		parents = []string{head}
+		for p, b := range r.commits[head].tree {
+			tree[p] = b
+		}
+	}
+	for p, content := range files {
+		sha := BlobSHA([]byte(content))
+		r.blobs[sha] = []byte(content)
+		tree[p] = sha
+	}
+	s.sequence++
+	h := sha1.New()
+	fmt.Fprintf(h, "%s\n%v\n%s\n%s\n%d\n", treeSHA(tree), parents, message, author, s.sequence)
+	sha := hex.EncodeToString(h.Sum(nil))
+	r.commits[sha] = &commit{sha: sha, parents: parents, message: message, author: author, date: time.Now().UTC(), tree: tree}
+	r.branches[branch] = sha
+	return sha
+}
+
+// BlobSHA is the git object id of a blob with this content, which is what
+// the Contents API calls the file's sha.
+func BlobSHA(content []byte) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(content))
+	h.Write(content)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func treeSHA(tree map[string]string) string {
+	paths := make([]string, 0, len(tree))
+	for p := range tree {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	h := sha1.New()
+	for _, p := range paths {
+		fmt.Fprintf(h, "%s %s\n", p, tree[p])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serve authenticates, applies rate limits and routes one request.
+func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
+	rel, ok := strings.CutPrefix(req.URL.Path, s.base)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		return
+	}
+	rel = "/" + rel
+
+	s.mu.Lock()
+	s.counts[req.Method+" "+rel]++
+	s.total++
+	hooks := append([]func(*http.Request){}, s.hooks...)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(req)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
+	tokenValue, hasAuth := bearer(req)
+	tok, known := s.tokens[tokenValue]
+	switch {
+	case !hasAuth:
+		writeJSON(w, http.StatusUnauthorized, message("Requires authentication"))
+		return
+	case !known:
+		writeJSON(w, http.StatusUnauthorized, message("Bad credentials"))
+		return
+	}
+	if tok.Scopes != nil {
+		w.Header().Set("X-OAuth-Scopes", strings.Join(tok.Scopes, ", "))
+	}
+	if s.rateLimitedLocked(w) {
+		return
+	}
+
+	parts := strings.Split(strings.Trim(rel, "/"), "/")
+	switch {
+	case req.Method == http.MethodGet && rel == "/user":
+		writeJSON(w, http.StatusOK, map[string]any{"login": tok.Login, "id": 1, "type": "User"})
+	case len(parts) >= 3 && parts[0] == "repos":
+		s.serveRepoLocked(w, req, tok, parts[1]+"/"+parts[2], parts[3:])
+	default:
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+	}
+}
+
+func (s *Server) rateLimitedLocked(w http.ResponseWriter) bool {
+	now := time.Now()
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", "5000")
+	h.Set("X-RateLimit-Resource", "core")
+	if len(s.limits) == 0 {
+		if s.remain > 1 {
+			s.remain--
+		}
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(s.remain))
+		h.Set("X-RateLimit-Used", strconv.Itoa(5000-s.remain))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))
+		return false
+	}
+	l := s.limits[0]
+	s.limits = s.limits[1:]
+	secs := int64((l.After + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	switch l.Kind {
+	case PrimaryLimit:
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Used", "5000")
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Unix()+secs, 10))
+		writeJSON(w, http.StatusForbidden, map[string]string{
+			"message":           "API rate limit exceeded for user ID 1.",
+			"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
+		})
+	case SecondaryLimit:
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(s.remain))
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeJSON(w, http.StatusForbidden, map[string]string{
+			"message":           "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+			"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+		})
+	default:
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(s.remain))
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeJSON(w, http.StatusTooManyRequests, message("Too many requests"))
+	}
+	return true
+}
+
+func (s *Server) serveRepoLocked(w http.ResponseWriter, req *http.Request, tok Token, name string, rest []string) {
+	r := s.repos[name]
+	if r == nil || !canSee(tok, name) {
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		return
+	}
+	switch {
+	case len(rest) == 0 && req.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]any{
+			"id":             1,
+			"name":           path.Base(name),
+			"full_name":      name,
+			"owner":          map[string]any{"login": path.Dir(name)},
+			"private":        true,
+			"default_branch": r.defaultBranch,
+			"html_url":       s.htmlURL(name),
+			"permissions":    map[string]bool{"admin": false, "maintain": false, "push": !tok.ReadOnly, "triage": !tok.ReadOnly, "pull": true},
+		})
+	case len(rest) == 2 && rest[0] == "branches" && req.Method == http.MethodGet:
+		sha, ok := r.branches[rest[1]]
+		if !ok {
+			writeJSON(w, http.StatusNotFound, message("Branch not found"))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"name": rest[1], "commit": map[string]any{"sha": sha}})
+	case len(rest) >= 1 && rest[0] == "contents" && req.Method == http.MethodGet:
+		s.getContentsLocked(w, req, r, strings.Join(rest[1:], "/"))
+	case len(rest) >= 2 && rest[0] == "contents" && req.Method == http.MethodPut:
+		if tok.ReadOnly {
+			// Fine-grained tokens lack a permission; classic tokens belong
+			// to a user without push access.
+			msg := "Resource not accessible by personal access token"
+			if tok.Scopes != nil {
+				msg = "Must have push access to repository"
+			}
+			writeJSON(w, http.StatusForbidden, map[string]string{
+				"message":           msg,
+				"documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+			})
+			return
+		}
+		s.putContentsLocked(w, req, r, tok, strings.Join(rest[1:], "/"))
+	case len(rest) == 2 && rest[0] == "compare" && req.Method == http.MethodGet:
+		s.compareLocked(w, r, rest[1])
+	default:
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+	}
+}
+
+func (s *Server) getContentsLocked(w http.ResponseWriter, req *http.Request, r *repo, p string) {
+	ref := req.URL.Query().Get("ref")
+	if ref == "" {
+		ref = r.defaultBranch
+	}
+	c := r.resolve(ref)
+	if c == nil {
+		writeJSON(w, http.StatusNotFound, message("No commit found for the ref "+ref))
+		return
+	}
+	if blob, ok := c.tree[p]; ok {
+		writeJSON(w, http.StatusOK, s.fileJSON(r, ref, p, blob, true))
+		return
+	}
+	var entries []any
+	prefix := strings.TrimSuffix(p, "/") + "/"
+	if p == "" {
+		prefix = ""
+	}
+	seen := map[string]bool{}
+	paths := make([]string, 0, len(c.tree))
+	for fp := range c.tree {
+		paths = append(paths, fp)
+	}
+	sort.Strings(paths)
+	for _, fp := range paths {
+		rest, ok := strings.CutPrefix(fp, prefix)
+		if !ok {
+			continue
+		}
+		if dir, _, nested := strings.Cut(rest, "/"); nested {
+			if !seen[dir] {
+				seen[dir] = true
+				entries = append(entries, map[string]any{"type": "dir", "name": dir, "path": prefix + dir})
+			}
+			continue
+		}
+		entries = append(entries, s.fileJSON(r, ref, fp, c.tree[fp], false))
+	}
+	if len(entries) == 0 {
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		return
+	}
+	writeJSON(w, http.StatusOK, entries)
+}
+
+func (s *Server) fileJSON(r *repo, ref, p, blob string, withContent bool) map[string]any {
+	content := r.blobs[blob]
+	m := map[string]any{
+		"type":         "file",
+		"name":         path.Base(p),
+		"path":         p,
+		"sha":          blob,
+		"size":         len(content),
+		"url":          s.URL + "repos/" + r.name + "/contents/" + p + "?ref=" + ref,
+		"git_url":      s.URL + "repos/" + r.name + "/git/blobs/" + blob,
+		"html_url":     s.htmlURL(r.name) + "/blob/" + ref + "/" + p,
+		"download_url": s.srv.URL + "/raw/" + r.name + "/" + ref + "/" + p,
+	}
+	if withContent {
+		// GitHub wraps the base64 text at 60 characters; clients must cope.
+		enc := base64.StdEncoding.EncodeToString(content)
+		var sb strings.Builder
+		for len(enc) > 60 {
+			sb.WriteString(enc[:60] + "\n")
+			enc = enc[60:]
+		}
+		sb.WriteString(enc + "\n")
+		m["encoding"] = "base64"
+		m["content"] = sb.String()
+	}
+	return m
+}
+
+type putRequest struct {
+	Message string `json:"message"`
+	Content string `json:"content"`
+	SHA     string `json:"sha"`
+	Branch  string `json:"branch"`
+	Author  *struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+	} `json:"author"`
+}
+
+func (s *Server) putContentsLocked(w http.ResponseWriter, req *http.Request, r *repo, tok Token, p string) {
+	var body putRequest
+	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, message("Problems parsing JSON"))
+		return
+	}
+	if body.Message == "" {
+		writeJSON(w, http.StatusUnprocessableEntity, message("Invalid request.\n\n\"message\" wasn't supplied."))
+		return
+	}
+	content, err := base64.StdEncoding.DecodeString(body.Content)
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, message("content is not valid Base64"))
+		return
+	}
+	branch := body.Branch
+	if branch == "" {
+		branch = r.defaultBranch
+	}
+	head, ok := r.branches[branch]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, message("Branch "+branch+" not found"))
+		return
+	}
+	current, exists := r.commits[head].tree[p]
+	switch {
+	case exists && body.SHA == "":
+		writeJSON(w, http.StatusUnprocessableEntity, message("Invalid request.\n\n\"sha\" wasn't supplied."))
+		return
+	case exists && body.SHA != current, !exists && body.SHA != "":
+		if s.staleStatus == http.StatusUnprocessableEntity {
+			writeJSON(w, http.StatusUnprocessableEntity, message(fmt.Sprintf("sha does not match [given: %s, expected: %s]", body.SHA, current)))
+			return
+		}
+		writeJSON(w, http.StatusConflict, map[string]string{
+			"message":           fmt.Sprintf("%s does not match %s", p, body.SHA),
+			"documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+		})
+		return
+	}
+	author := tok.Login
+	if body.Author != nil && body.Author.Name != "" {
+		author = body.Author.Name
+	}
+	// Like GitHub, an identical write still makes a (empty) commit: avoiding
+	// it is the client's job.
+	sha := s.commitLocked(r, branch, body.Message, author, map[string]string{p: string(content)})
+	c := r.commits[sha]
+	status := http.StatusOK
+	if !exists {
+		status = http.StatusCreated
+	}
+	parents := make([]any, len(c.parents))
+	for i, ps := range c.parents {
+		parents[i] = map[string]any{"sha": ps, "html_url": s.htmlURL(r.name) + "/commit/" + ps}
+	}
+	writeJSON(w, status, map[string]any{
+		"content": s.fileJSON(r, branch, p, c.tree[p], false),
+		"commit": map[string]any{
+			"sha":      sha,
+			"url":      s.URL + "repos/" + r.name + "/git/commits/" + sha,
+			"html_url": s.htmlURL(r.name) + "/commit/" + sha,
+			"message":  c.message,
+			"author":   map[string]any{"name": author, "date": c.date.Format(time.RFC3339)},
+			"tree":     map[string]any{"sha": treeSHA(c.tree)},
+			"parents":  parents,
+		},
+	})
+}
+
+func (s *Server) compareLocked(w http.ResponseWriter, r *repo, basehead string) {
+	baseRef, headRef, ok := strings.Cut(basehead, "...")
+	if !ok {
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		return
+	}
+	base, head := r.resolve(baseRef), r.resolve(headRef)
+	if base == nil || head == nil {
+		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		return
+	}
+	fromBase, fromHead := r.ancestors(base.sha), r.ancestors(head.sha)
+	var ahead []any
+	behind := 0
+	for sha := range fromHead {
+		if !fromBase[sha] {
+			ahead = append(ahead, map[string]any{"sha": sha, "html_url": s.htmlURL(r.name) + "/commit/" + sha})
+		}
+	}
+	for sha := range fromBase {
+		if !fromHead[sha] {
+			behind++
+		}
+	}
+	status := "diverged"
+	switch {
+	case base.sha == head.sha:
+		status = "identical"
+	case behind == 0:
+		status = "ahead"
+	case len(ahead) == 0:
+		status = "behind"
+	}
+	resp := map[string]any{
+		"status":        status,
+		"ahead_by":      len(ahead),
+		"behind_by":     behind,
+		"total_commits": len(ahead),
+		"base_commit":   map[string]any{"sha": base.sha},
+		"commits":       ahead,
+		"html_url":      s.htmlURL(r.name) + "/compare/" + basehead,
+	}
+	if mb := r.mergeBase(head.sha, fromBase); mb != "" {
+		resp["merge_base_commit"] = map[string]any{"sha": mb}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) htmlURL(name string) string { return s.srv.URL + "/" + name }
+
+// resolve finds a commit by branch name, full sha or unique sha prefix.
+func (r *repo) resolve(ref string) *commit {
+	if sha, ok := r.branches[ref]; ok {
+		return r.commits[sha]
+	}
+	if c, ok := r.commits[ref]; ok {
+		return c
+	}
+	if len(ref) < 7 {
+		return nil
+	}
+	var found *commit
+	for sha, c := range r.commits {
+		if strings.HasPrefix(sha, ref) {
+			if found != nil {
+				return nil
+			}
+			found = c
+		}
+	}
+	return found
+}
+
+// ancestors returns sha and every commit reachable from it.
+func (r *repo) ancestors(sha string) map[string]bool {
+	seen := map[string]bool{}
+	stack := []string{sha}
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[s] || r.commits[s] == nil {
+			continue
+		}
+		seen[s] = true
+		stack = append(stack, r.commits[s].parents...)
+	}
+	return seen
+}
+
+// mergeBase returns the first commit reachable from head, breadth first,
+// that is also in fromBase.
+func (r *repo) mergeBase(head string, fromBase map[string]bool) string {
+	queue, seen := []string{head}, map[string]bool{}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		if seen[s] || r.commits[s] == nil {
+			continue
+		}
+		seen[s] = true
+		if fromBase[s] {
+			return s
+		}
+		queue = append(queue, r.commits[s].parents...)
+	}
+	return ""
+}
+
+func canSee(tok Token, name string) bool {
+	if tok.Repos == nil {
+		return true
+	}
+	for _, r := range tok.Repos {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}
+
+// bearer extracts the token from "Bearer", "token" or basic authorization.
+func bearer(req *http.Request) (string, bool) {
+	if _, pass, ok := req.BasicAuth(); ok {
+		return pass, true
+	}
+	h := req.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	if v, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return v, true
+	}
+	if v, ok := strings.CutPrefix(h, "token "); ok {
+		return v, true
+	}
+	return h, true
+}
+
+func message(m string) map[string]string {
+	return map[string]string{"message": m, "documentation_url": "https://docs.github.com/rest"}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,177 @@
+// Package manifest edits Kubernetes manifests as bytes: it sets the image of
+// one named container (and the source commit recorded next to it) and leaves
+// every other byte of the file as it was, so a gitops diff shows the one line
+// that changed and nothing else.
+//
+// The YAML node tree is used only to locate values; the new text is spliced
+// into the original bytes. Comments, key order, quoting, blank lines and
+// document separators therefore survive an edit.
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
+)
+
+// SourceCommitAnnotation is the pod-template annotation that records which
+// source commit the image was built from.
+const SourceCommitAnnotation = "platform-demo.dev/source-commit"
+
+// Errors a caller can test for with errors.Is. The returned errors wrap them
+// with the details (line numbers, names found).
+var (
+	// ErrNotYAML means the input does not parse as a YAML stream.
+	ErrNotYAML = errors.New("not YAML")
+	// ErrNoWorkload means no document has a pod template (Deployment,
+	// StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) or a
+	// kustomization images list.
+	ErrNoWorkload = errors.New("no workload")
+	// ErrContainerNotFound means workloads exist but none has a container of
+	// that name; the message lists the names that were found.
+	ErrContainerNotFound = errors.New("container not found")
+	// ErrAmbiguous means the container name occurs in several workloads.
+	ErrAmbiguous = errors.New("ambiguous container")
+	// ErrUnsupported means the value exists but is written in a form that
+	// cannot be replaced without rewriting its neighbours (an alias, a block
+	// scalar, a multi-line plain scalar).
+	ErrUnsupported = errors.New("unsupported layout")
+)
+
+// Change says what to set. Empty fields are left as they are.
+type Change struct {
+	// Container is the name of the container to edit. In a kustomization
+	// it selects the images entry whose name is Container or ends in
+	// "/"+Container.
+	Container string
+	// Image is the new image reference, e.g.
+	// "ghcr.io/org/app:abc1234@sha256:...".
+	Image string
+	// SourceCommit is recorded in the SourceCommitAnnotation of the pod
+	// template that holds the container (commonAnnotations in a
+	// kustomization).
+	SourceCommit string
+}
+
+// Current is what a manifest holds for one container.
+type Current struct {
+	// Image is the image reference of the container; in a kustomization it
+	// is assembled from newName (or name), newTag and digest.
+	Image string
+	// SourceCommit is the value of SourceCommitAnnotation, empty when absent.
+	SourceCommit string
+	// Workload names where the container was found, e.g.
+	// "Deployment/platform-demo" or "Kustomization".
+	Workload string
+}
+
+// SetImage sets the image of the named container and reports whether the
+// bytes changed.
+func SetImage(in []byte, container, image string) (out []byte, changed bool, err error) {
+	if image == "" {
+		return nil, false, fmt.Errorf("set image of container %q: empty image", container)
+	}
+	return Edit(in, Change{Container: container, Image: image})
+}
+
+// Edit applies c to the manifest in and reports whether the bytes changed.
+// When nothing changes, out is in. Applying the same change twice yields
+// the same bytes as applying it once.
+func Edit(in []byte, c Change) (out []byte, changed bool, err error) {
+	if c.Container == "" {
+		return nil, false, errors.New("edit manifest: empty container name")
+	}
+	if c.Image != "" && !validValue(c.Image) {
+		return nil, false, fmt.Errorf("edit manifest: image %q contains spaces or control characters", c.Image)
+	}
+	if c.SourceCommit != "" && !validValue(c.SourceCommit) {
+		return nil, false, fmt.Errorf("edit manifest: source commit %q contains spaces or control characters", c.SourceCommit)
+	}
+	st, err := parse(in)
+	if err != nil {
+		return nil, false, err
+	}
+	t, err := st.locate(c.Container)
+	if err != nil {
+		return nil, false, err
+	}
+	var steps []step
+	if c.Image != "" {
+		if t.kustomize != nil {
+			steps = append(steps, kustomizeImageSteps(c.Container, c.Image)...)
+		} else {
+			steps = append(steps, containerImageStep(c.Container, c.Image))
+		}
+	}
+	if c.SourceCommit != "" {
+		steps = append(steps, sourceCommitStep(c.Container, c.SourceCommit))
+	}
+
+	out = in
+	var ops []op
+	for _, s := range steps {
+		st, err := parse(out)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: re-parse after edit: %v", ErrUnsupported, err)
+		}
+		e, o, err := s(st)
+		if err != nil {
+			return nil, false, err
+		}
+		if e == nil {
+			continue
+		}
+		out = e.apply(out)
+		ops = append(ops, o)
+	}
+	if len(ops) == 0 || bytes.Equal(out, in) {
+		return in, false, nil
+	}
+	if err := verify(in, out, ops); err != nil {
+		return nil, false, err
+	}
+	return out, true, nil
+}
+
+// Read returns the image and recorded source commit of the named container.
+func Read(in []byte, container string) (Current, error) {
+	st, err := parse(in)
+	if err != nil {
+		return Current{}, err
+	}
+	t, err := st.locate(container)
+	if err != nil {
+		return Current{}, err
+	}
+	cur := Current{Workload: t.workload}
+	if k := t.kustomize; k != nil {
+		cur.Image = k.image()
+		if _, v := lookup(st.docs[t.doc], "commonAnnotations", SourceCommitAnnotation); v != nil && v.Kind == yaml.ScalarNode {
+			cur.SourceCommit = v.Value
+		}
+		return cur, nil
+	}
+	if _, v := lookup(t.container, "image"); v != nil && v.Kind == yaml.ScalarNode {
+		cur.Image = v.Value
+	}
+	if _, v := lookup(t.template, "metadata", "annotations", SourceCommitAnnotation); v != nil && v.Kind == yaml.ScalarNode {
+		cur.SourceCommit = v.Value
+	}
+	return cur, nil
+}
+
+// validValue rejects values that could only be written as multi-line or
+// escaped YAML; image references and commit shas never need that.
+func validValue(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '\ufeff'
+	})
+}
