@@ -169,7 +169,7 @@ func (r Report) Text() string {
 			warns++
 		}
 	}
-	fmt.Fprintf(&b, "\n%d checks: %d failed, %d warnings\n", len(r.Rows), fails, warns)
+	fmt.Fprintf(&b, "\n%d checks: %d failed, %s\n", len(r.Rows), fails, plural(warns, "warning"))
 	return b.String()
 }
 
@@ -242,4 +242,11 @@ func Run(ctx context.Context, opts Options) Report {
 type doctor struct {
 	opts Options
 	s    config.Settings
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -40,7 +40,7 @@ func TestText(t *testing.T) {
   !  ~/.netrc       an entry
                     → use --no-netrc
 
-3 checks: 1 failed, 1 warnings
+3 checks: 1 failed, 1 warning
 `
 	if diff := cmp.Diff(want, r.Text()); diff != "" {
 		t.Errorf("Text() mismatch (-want +got):\n%s", diff)
