@@ -96,6 +96,9 @@ func Bump(ctx context.Context, image string) error {
 	}
 	p := pipeline.New(s, log)
 	defer p.Close(ctx)
+	if err := p.CheckImage(ctx, image); err != nil {
+		return err
+	}
 	res, err := p.Bump(ctx, image, info)
 	if err != nil {
 		return err

@@ -2,7 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
@@ -41,6 +48,43 @@ func (p *Pipeline) Bump(ctx context.Context, image string, info buildinfo.Info) 
 		return res, fmt.Errorf("bump %s in %s: %w", s.GitopsPath, s.GitopsTarget(), err)
 	}
 	return res, nil
+}
+
+// CheckImage makes sure image exists in its registry, so that a bump by hand
+// cannot deploy a reference nothing can pull. In the local loop it starts
+// (or attaches to) the embedded registry to ask it.
+func (p *Pipeline) CheckImage(ctx context.Context, image string) error {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return fmt.Errorf("image %q: %w; want repo:tag@sha256:..., as mage publish prints it", image, err)
+	}
+	if p.s.LocalRegistry() && ref.Context().RegistryStr() == p.s.RegistryAddr {
+		if _, err := p.registry(ctx); err != nil {
+			return err
+		}
+	}
+	auth := remote.WithAuthFromKeychain(authn.DefaultKeychain)
+	if p.s.RegistryUsername != "" {
+		auth = remote.WithAuth(&authn.Basic{Username: p.s.RegistryUsername, Password: p.s.RegistryPassword})
+	}
+	if _, err := remote.Head(ref, remote.WithContext(ctx), auth); err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("image %s is not in its registry: publish it first (go tool mage publish prints the ref to bump)", image)
+		}
+		return fmt.Errorf("check image %s in %s: %w", image, ref.Context().RegistryStr(), redactTransport(err))
+	}
+	return nil
+}
+
+// redactTransport keeps only the status of a registry error: its full text
+// can quote request URLs, which is not where a secret belongs, but is long.
+func redactTransport(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return fmt.Errorf("registry answered %d %s", te.StatusCode, http.StatusText(te.StatusCode))
+	}
+	return err
 }
 
 func short(sha string) string {
