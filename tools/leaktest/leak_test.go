@@ -19,7 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
@@ -39,8 +43,29 @@ const (
 const (
 	gitopsRepo = "andrelair-platform/minicloud-gitops"
 	gitopsPath = "manifests/platform-demo/00-deployment.yaml"
-	image      = "ghcr.io/andrelair-platform/platform-demo:0123abc@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
+
+// pushImage puts a small image into the registry at host, so that a bump of
+// it passes the existence check, and returns its digest-pinned reference.
+func pushImage(t *testing.T, host string) string {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host + "/platform-demo:0123abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: registryUser, Password: registryPassword})); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref.String() + "@" + d.String()
+}
 
 // deployment is the gitops manifest the bump edits; it records no source
 // commit, so the bump needs no ancestry of this repository's history.
@@ -93,6 +118,7 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 		"PIPELINE_STATE_DIR": t.TempDir(),
 	}
 	refusingRepo := strings.TrimPrefix(refusing.URL, "http://") + "/platform-demo"
+	image := pushImage(t, strings.TrimPrefix(accepting.URL, "http://"))
 	tests := []struct {
 		name    string
 		args    []string
