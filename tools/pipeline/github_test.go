@@ -1,0 +1,192 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
+	"github.com/andrelair-platform/platform-demo/tools/rollout"
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+const (
+	ghToken   = "ghp_pipelinetest0123456789abcdefghijklmn"
+	argoToken = "argocd-test-token"
+	regUser   = "ci-bot"
+	regPass   = "registry-test-password"
+)
+
+// pushAuth serves a registry that, like ghcr.io for a workflow, requires
+// credentials to push; pulls are anonymous here, standing in for the
+// cluster's pull secret.
+func pushAuth() http.Handler {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			if u, p, ok := req.BasicAuth(); !ok || u != regUser || p != regPass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+		}
+		reg.ServeHTTP(w, req)
+	})
+}
+
+// cluster stands in for Argo CD and the cluster behind it: a refresh of the
+// application reads the gitops manifest from the GitHub server and rolls
+// its image out for real, with the local rollout.
+type cluster struct {
+	t      *testing.T
+	gh     *githubtest.Server
+	repo   string
+	path   string
+	ro     *rollout.Rollout
+	mu     sync.Mutex
+	synced []string // images rolled out, in order
+}
+
+func (c *cluster) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Header.Get("Authorization") != "Bearer "+argoToken {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if req.URL.Path != "/api/v1/applications/platform-demo" {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if req.URL.Query().Get("refresh") != "" {
+		content, ok := c.gh.File(c.repo, "main", c.path)
+		if !ok {
+			http.Error(w, "manifest missing", http.StatusInternalServerError)
+			return
+		}
+		spec, err := rollout.SpecFromManifest(content, "platform-demo")
+		if err == nil {
+			_, err = c.ro.Apply(req.Context(), spec)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		c.mu.Lock()
+		c.synced = append(c.synced, spec.Image)
+		c.mu.Unlock()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"metadata": map[string]string{"name": "platform-demo"},
+		"status":   map[string]any{"sync": map[string]string{"status": "Synced"}},
+	})
+}
+
+// TestGitHubMode runs the production path, as the Actions job does, against
+// local stand-ins: a registry that requires credentials to push, the GitHub
+// Contents API, and an Argo CD whose refresh rolls the bumped image out.
+func TestGitHubMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service: skipped with -short")
+	}
+	ctx := context.Background()
+	root := clone(t)
+	info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gitopsRepo, gitopsPath = "andrelair-platform/minicloud-gitops", "manifests/platform-demo/00-deployment.yaml"
+	seed, err := os.ReadFile(filepath.Join(root, "gitops", gitopsPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gh := githubtest.New(t)
+	gh.CreateRepo(gitopsRepo, "main", map[string]string{gitopsPath: string(seed)})
+	gh.AddToken(ghToken, githubtest.Token{Login: "platform-bot", Scopes: []string{"repo"}})
+	reg := httptest.NewServer(pushAuth())
+	defer reg.Close()
+	ro, err := rollout.Start(ctx, rollout.Options{Addr: "127.0.0.1:0", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	argo := &cluster{t: t, gh: gh, repo: gitopsRepo, path: gitopsPath, ro: ro}
+	argoSrv := httptest.NewServer(argo)
+	defer argoSrv.Close()
+
+	stepSummary := filepath.Join(t.TempDir(), "step-summary.md")
+	imageRepo := strings.TrimPrefix(reg.URL, "http://") + "/andrelair-platform/platform-demo"
+	env := map[string]string{
+		"GITHUB_ACTIONS": "true", "GITHUB_SHA": info.Commit, "GITHUB_REPOSITORY": "andrelair-platform/platform-demo",
+		"GITHUB_STEP_SUMMARY": stepSummary, "PIPELINE_STATE_DIR": t.TempDir(),
+		"KO_DOCKER_REPO": imageRepo, "REGISTRY_USERNAME": regUser, "REGISTRY_PASSWORD": regPass,
+		// gcr.io is out of reach here; production uses .ko.yaml's distroless base.
+		"PUBLISH_BASE": "local",
+		"GITOPS_REPO":  gitopsRepo, "GITOPS_TOKEN": ghToken, "GITHUB_API_URL": gh.URL,
+		"ARGOCD_SERVER": argoSrv.URL, "ARGOCD_APP": "platform-demo", "ARGOCD_AUTH_TOKEN": argoToken,
+		"VERIFY_URL": ro.URL(), "VERIFY_INTERVAL": "100ms", "VERIFY_TIMEOUT": "1m",
+	}
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Mode(); got != "github" {
+		t.Fatalf("Mode() = %q, want github", got)
+	}
+
+	sum, err := Run(ctx, Options{Settings: s, Build: info})
+	if err != nil {
+		t.Fatalf("Run() error = %v\n%s", err, sum.Text())
+	}
+	var stages []string
+	for _, st := range sum.Stages {
+		stages = append(stages, st.Name+":"+st.Status)
+	}
+	if got, want := strings.Join(stages, " "), "test:skipped publish:ok bump:ok refresh:ok verify:ok"; got != want {
+		t.Errorf("stages = %q, want %q\n%s", got, want, sum.Text())
+	}
+	if sum.LiveCommit != info.Commit {
+		t.Errorf("live commit %q, want %q", sum.LiveCommit, info.Commit)
+	}
+
+	content, _ := gh.File(gitopsRepo, "main", gitopsPath)
+	cur, err := manifest.Read(content, "platform-demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Image != sum.Image || !strings.HasPrefix(cur.Image, imageRepo+":"+info.Version+"@sha256:") || cur.SourceCommit != info.Commit {
+		t.Errorf("gitops manifest deploys %q from %q, want %q from %s", cur.Image, cur.SourceCommit, sum.Image, info.Commit)
+	}
+	if log := gh.Log(gitopsRepo, "main"); len(log) != 2 || !strings.HasPrefix(log[0].Message, "ci(platform-demo): bump image to "+info.Version) {
+		t.Errorf("gitops log = %+v, want one bump commit on top of the seed", log)
+	}
+	// The happy path is one read and one write of the manifest.
+	if got := gh.Requests(); got != 2 {
+		t.Errorf("GitHub API requests = %d (%v), want 2", got, gh.Counts())
+	}
+	argo.mu.Lock()
+	synced := argo.synced
+	argo.mu.Unlock()
+	if len(synced) != 1 || synced[0] != sum.Image {
+		t.Errorf("Argo CD rolled out %v, want exactly %s", synced, sum.Image)
+	}
+	jsonPath := filepath.Join(s.StateDir, "ci-summary.json")
+	if err := WriteSummary(sum, jsonPath, s.StepSummary); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(stepSummary)
+	if err != nil || !strings.Contains(string(md), "| refresh | ok |") {
+		t.Errorf("GITHUB_STEP_SUMMARY = %q, %v; want the stage table", md, err)
+	}
+}
