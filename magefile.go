@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/tools/bench"
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/check"
 	"github.com/andrelair-platform/platform-demo/tools/compile"
@@ -197,6 +198,13 @@ func Integration(ctx context.Context) error {
 	cmd.Dir = filepath.Join(root(), "tools")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
+}
+
+// Bench measures push→live, publish, bump, verify and the service against their floors and peers (5–8 min).
+func Bench(ctx context.Context) error {
+	rep, err := bench.Run(ctx, bench.Options{Root: root(), Out: os.Stderr})
+	fmt.Print(rep.Text()) // partial results are still measurements
+	return err
 }
 
 // load reads the settings and the build identity of the current commit.

@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// changedFile is the file of the service that the one-line change edits, and
+// changedLine the line it rewrites: the default message of /, a change that
+// every test and build of the service must see and nothing else depends on.
+const changedFile = "services/platform-demo/config.go"
+
+var changedLine = regexp.MustCompile(`(?m)^const defaultMessage = .*$`)
+
+// workspace is a git repository holding a copy of the product's files, where
+// the bench commits one-line changes without touching the original.
+type workspace struct {
+	dir string
+	n   int
+}
+
+// newWorkspace copies the files git knows in root (tracked, and untracked but
+// not ignored: `git ls-files -co --exclude-standard`) to dir and commits them
+// in a fresh repository there.
+func newWorkspace(ctx context.Context, root, dir string) (*workspace, error) {
+	out, err := runGit(ctx, root, "ls-files", "-z", "-co", "--exclude-standard")
+	if err != nil {
+		return nil, fmt.Errorf("list the files of %s: %w (is it a git work tree?)", root, err)
+	}
+	for _, rel := range strings.Split(strings.TrimRight(out, "\x00"), "\x00") {
+		if rel == "" {
+			continue
+		}
+		if err := copyFile(filepath.Join(root, rel), filepath.Join(dir, rel)); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, changedFile)); err != nil {
+		return nil, fmt.Errorf("copy of %s: %w: the bench's one-line change edits this file; update changedFile in tools/bench if the service moved", root, err)
+	}
+	w := &workspace{dir: dir}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "-A"},
+		{"commit", "-q", "-m", "bench: copy of the work tree"},
+	} {
+		if _, err := runGit(ctx, dir, args...); err != nil {
+			return nil, fmt.Errorf("set up the bench repository: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// change makes and commits the next one-line change to the service.
+func (w *workspace) change(ctx context.Context) error {
+	w.n++
+	path := filepath.Join(w.dir, changedFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("change the service: %w", err)
+	}
+	if !changedLine.Match(b) {
+		return fmt.Errorf("change the service: no line matching %q in %s; update changedLine in tools/bench", changedLine, changedFile)
+	}
+	line := fmt.Sprintf("const defaultMessage = \"Hello from platform-demo (bench change %d)\"", w.n)
+	b = changedLine.ReplaceAll(b, []byte(line))
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("change the service: %w", err)
+	}
+	if _, err := runGit(ctx, w.dir, "commit", "-q", "-a", "-m", fmt.Sprintf("bench change %d", w.n)); err != nil {
+		return fmt.Errorf("commit the change to the service: %w", err)
+	}
+	return nil
+}
+
+// gitEnv makes the bench's commits independent of the user's git
+// configuration: a fixed identity, no signing, no hooks.
+var gitEnv = []string{
+	"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+	"GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@localhost",
+	"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@localhost",
+}
+
+func runGit(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), gitEnv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// copyFile copies src to dst, keeping symbolic links as links and the
+// executable bit. A file git lists but the work tree lacks (deleted, not yet
+// staged) is skipped, as a clone would not have it either.
+func copyFile(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+		return os.Symlink(target, dst)
+	case !fi.Mode().IsRegular():
+		// Submodules and sockets have no content to copy.
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
+}
