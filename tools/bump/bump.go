@@ -195,7 +195,7 @@ func Image(ctx context.Context, opts Options) (Result, error) {
 	}
 	var b backend
 	var err error
-	if isGitHubRepo(opts.Repo) {
+	if IsGitHubRepo(opts.Repo) {
 		b, err = newGitHub(opts)
 		if opts.MaxAttempts <= 0 {
 			opts.MaxAttempts = DefaultMaxAttempts
@@ -248,9 +248,10 @@ func (o Options) validate() error {
 	return nil
 }
 
-// isGitHubRepo reports whether repo names a GitHub repository ("owner/name")
-// rather than a git URL or a local path.
-func isGitHubRepo(repo string) bool {
+// IsGitHubRepo reports whether repo names a GitHub repository ("owner/name")
+// rather than a git URL or a local path (an existing directory wins over the
+// owner/name reading). Image chooses its backend with it.
+func IsGitHubRepo(repo string) bool {
 	if strings.Contains(repo, ":") || strings.HasPrefix(repo, ".") || strings.HasPrefix(repo, "~") || filepath.IsAbs(repo) {
 		return false
 	}

@@ -102,8 +102,8 @@ func TestIsGitHubRepo(t *testing.T) {
 		{dir, false},
 	}
 	for _, tt := range tests {
-		if got := isGitHubRepo(tt.repo); got != tt.want {
-			t.Errorf("isGitHubRepo(%q) = %v, want %v", tt.repo, got, tt.want)
+		if got := IsGitHubRepo(tt.repo); got != tt.want {
+			t.Errorf("IsGitHubRepo(%q) = %v, want %v", tt.repo, got, tt.want)
 		}
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Defaults for settings a user may leave unset.
@@ -147,13 +149,10 @@ func (s Settings) Mode() string {
 	}
 }
 
-var ownerName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-
 // IsGitHubRepo reports whether a GITOPS_REPO value names a repository on the
-// GitHub API (owner/name) rather than a git URL or path.
-func IsGitHubRepo(repo string) bool {
-	return ownerName.MatchString(repo) && !strings.HasPrefix(repo, ".")
-}
+// GitHub API (owner/name) rather than a git URL or path. It is the bump's own
+// rule, so doctor and the bump never disagree about the backend.
+func IsGitHubRepo(repo string) bool { return bump.IsGitHubRepo(repo) }
 
 // Load resolves Settings from lookup (os.LookupEnv in the magefile). root is
 // the repository root. It fails with every problem found, each naming the
@@ -218,7 +217,9 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		errs = append(errs, fmt.Errorf("VERIFY_INTERVAL=%s: want a positive duration such as 2s", s.VerifyInterval))
 	}
 	if s.Base != "" && s.Base != "local" {
-		errs = append(errs, fmt.Errorf("PUBLISH_BASE=%q: want \"local\" (the built-in static base) or unset (the base in .ko.yaml)", s.Base))
+		if _, err := name.ParseReference(s.Base); err != nil {
+			errs = append(errs, fmt.Errorf("PUBLISH_BASE=%q: want \"local\" (the built-in static base), an image reference, or unset (the base in .ko.yaml)", s.Base))
+		}
 	}
 	if s.LocalRuntime != "process" && s.LocalRuntime != "podman" {
 		errs = append(errs, fmt.Errorf("LOCAL_RUNTIME=%q: want \"process\" or \"podman\"", s.LocalRuntime))

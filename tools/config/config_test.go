@@ -38,6 +38,8 @@ func TestLoad(t *testing.T) {
 			wantErrs: []string{`VERIFY_INTERVAL="2"`, `VERIFY_CONSECUTIVE="x"`, `BUMP_FORCE="maybe"`, `VERIFY_URL="platform-demo.local"`},
 		},
 		{name: "half argo", env: map[string]string{"ARGOCD_SERVER": "https://argocd.example"}, wantErrs: []string{"ARGOCD_APP"}},
+		{name: "base that is no image reference", env: map[string]string{"PUBLISH_BASE": "Not An Image"}, wantErrs: []string{`PUBLISH_BASE="Not An Image"`}},
+		{name: "base image reference", env: map[string]string{"PUBLISH_BASE": "127.0.0.1:5000/base:v1"}, wantMode: "local", wantImage: "127.0.0.1:5055/platform-demo"},
 		{name: "unknown runtime", env: map[string]string{"LOCAL_RUNTIME": "docker"}, wantErrs: []string{`LOCAL_RUNTIME="docker"`}},
 	}
 	for _, tt := range tests {

@@ -82,12 +82,13 @@ func Read(ctx context.Context, dir, branch, path string) ([]byte, string, error)
 	return []byte(content), head, nil
 }
 
-// Git runs git with a clean configuration (no system config, no prompts) and
-// returns its standard output.
+// Git runs git with a clean configuration (no system or global config, so a
+// user's commit signing or hooks cannot break the seed commit; no prompts)
+// and returns its standard output.
 func Git(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1")
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -161,30 +161,39 @@ func (p *Pipeline) Verify(ctx context.Context, commit string) (verify.Result, er
 // Serve keeps the local rollout at the gitops head until ctx ends: it
 // checks the head every interval, the way Argo CD polls git, and rolls out
 // each new commit. A failed rollout is reported and the previous version
-// keeps serving. It returns the rollout's URL through ready once serving.
+// keeps serving. ready receives the live URL once serving.
 func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func(url string)) error {
-	ro, err := p.rollout(ctx)
-	if err != nil {
-		return err
+	if p.s.LocalRegistry() {
+		// The rollout pulls from the embedded registry: serve it too.
+		if _, err := p.registry(ctx); err != nil {
+			return err
+		}
 	}
-	if ro == nil {
-		return fmt.Errorf("another process already serves the local rollout on %s: stop it, or set LOCAL_ADDR to a free address", p.s.LocalAddr)
+	apply := p.Rollout
+	if p.s.LocalRuntime == "podman" {
+		// The pod publishes LOCAL_ADDR itself; there is no proxy to start.
+		ready("http://" + p.s.LocalAddr)
+	} else {
+		ro, err := p.rollout(ctx)
+		if err != nil {
+			return err
+		}
+		if ro == nil {
+			return fmt.Errorf("another process already serves the local rollout on %s: stop it, or set LOCAL_ADDR to a free address", p.s.LocalAddr)
+		}
+		ready(ro.URL())
 	}
-	if _, err := p.registry(ctx); err != nil && p.s.LocalRegistry() {
-		return err
-	}
-	ready(ro.URL())
 	var seen string
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		spec, head, err := p.gitopsHead(ctx)
+		_, head, err := p.gitopsHead(ctx)
+		var remote *rollout.RemoteImageError
 		switch {
 		case err != nil:
 			p.log.Error("read gitops head", "err", err)
 		case head != seen:
-			res, err := ro.Apply(ctx, spec)
-			var remote *rollout.RemoteImageError
+			res, err := apply(ctx)
 			if errors.As(err, &remote) {
 				p.log.Info("nothing to roll out yet: waiting for the first bump", "gitops", head[:7], "image", remote.Image)
 			} else if err != nil {

@@ -48,8 +48,11 @@ func poll(ctx context.Context, client *http.Client, endpoint string, timeout tim
 func get(ctx context.Context, client *http.Client, endpoint string) (Version, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
-		return Version{}, fmt.Errorf("get %s: %w", endpoint, err)
+		return Version{}, fmt.Errorf("get %s: %w", redacted(endpoint), err)
 	}
+	// A password in VERIFY_URL (basic auth at an ingress) must not reach
+	// an error message: every message below names the URL without it.
+	endpoint = redacted(endpoint)
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -81,6 +84,15 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 		return Version{}, fmt.Errorf("get %s: answer has no \"commit\"%s", endpoint, excerpt(body))
 	}
 	return v, nil
+}
+
+// redacted returns endpoint with any password replaced by "xxxxx".
+func redacted(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // versionURL checks baseURL and appends /version to it.

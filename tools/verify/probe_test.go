@@ -1,7 +1,10 @@
 package verify
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -69,5 +72,19 @@ func TestVersionURL(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("versionURL(%q) = %q, %v, want %q", tt.base, got, err, tt.want)
 		}
+	}
+}
+
+// TestProbeRedactsPassword guards against a VERIFY_URL with basic-auth
+// credentials (an ingress behind a password) printing the password.
+func TestProbeRedactsPassword(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "nope", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://user:S3CRETPASS@", 1)
+	_, err := Probe(context.Background(), nil, u)
+	if err == nil || strings.Contains(err.Error(), "S3CRETPASS") || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("Probe() error = %v, want a 500 error without the password", err)
 	}
 }
