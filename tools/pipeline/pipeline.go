@@ -18,12 +18,14 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/localgitops"
 	"github.com/andrelair-platform/platform-demo/tools/localregistry"
 	"github.com/andrelair-platform/platform-demo/tools/podman"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // LocalVerifyInterval is the verify interval of the local loop when
@@ -225,6 +227,11 @@ func (p *Pipeline) playPodman(ctx context.Context) (rollout.Result, error) {
 	spec, err := rollout.SpecFromManifest(manifest, p.s.GitopsContainer)
 	if err != nil {
 		return rollout.Result{}, err
+	}
+	// Like the process rollout, podman runs only what the local loop
+	// published; it must not pull the seed manifest's public image.
+	if ref, err := name.ParseReference(spec.Image); err != nil || !loopback.Host(ref.Context().RegistryStr()) {
+		return rollout.Result{}, &rollout.RemoteImageError{Image: spec.Image}
 	}
 	if p.s.LocalRegistry() {
 		if _, err := p.registry(ctx); err != nil {

@@ -1,0 +1,24 @@
+// Package loopback tells whether a host is this machine, the one place where
+// credentials and plain HTTP may meet.
+package loopback
+
+import (
+	"net"
+	"strings"
+)
+
+// Host reports whether hostport names this machine: localhost, an address
+// in 127.0.0.0/8, or ::1. It accepts a bare host, host:port, [v6]:port and
+// a bare or bracketed IPv6 address.
+func Host(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,41 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/rollout"
+)
+
+// TestPodmanRefusesRemoteImage guards the podman runtime against pulling
+// the seed manifest's ghcr.io image: the local loop contacts loopback only.
+func TestPodmanRefusesRemoteImage(t *testing.T) {
+	root := t.TempDir()
+	const path = "manifests/platform-demo/00-deployment.yaml"
+	seed, err := os.ReadFile(filepath.Join("..", "..", "gitops", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "gitops", filepath.Dir(path)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "gitops", path), seed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"LOCAL_RUNTIME": "podman", "LOCAL_REGISTRY_ADDR": "127.0.0.1:0"}
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(s, nil)
+	defer p.Close(context.Background())
+	_, err = p.Rollout(context.Background())
+	var remote *rollout.RemoteImageError
+	if !errors.As(err, &remote) || remote.Image != "ghcr.io/andrelair-platform/platform-demo:latest" {
+		t.Fatalf("Rollout() error = %v, want a RemoteImageError for the seed's ghcr.io image", err)
+	}
+}
