@@ -57,7 +57,7 @@ func (g GitHubAncestry) IsAncestor(ctx context.Context, ancestor, descendant str
 	if api == "" {
 		api = DefaultAPIURL
 	}
-	client, err := newClient(api, g.Token, g.HTTPClient)
+	client, err := NewGitHubClient(api, g.Token, g.HTTPClient)
 	if err != nil {
 		return false, err
 	}

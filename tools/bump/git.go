@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // gitBackend edits the file in a private clone and pushes; the remote's
@@ -38,6 +40,11 @@ func newGit(opts Options) (*gitBackend, error) {
 			return nil, fmt.Errorf("resolve gitops repository path %s: %w", remote, err)
 		}
 		remote = abs
+	}
+	// The token travels as a Basic header: over plain http to another
+	// machine anyone on the way could read it, so refuse as the API path does.
+	if u, err := url.Parse(remote); err == nil && u.Scheme == "http" && opts.Token != "" && !loopback.Host(u.Host) {
+		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", displayRemote(remote))
 	}
 	dir, err := os.MkdirTemp("", "bump-gitops-*")
 	if err != nil {

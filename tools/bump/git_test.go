@@ -255,6 +255,50 @@ func TestGitHTTPSToken(t *testing.T) {
 	}
 }
 
+// TestGitPlainHTTPToken guards the token: git sends it as a Basic header,
+// readable by anyone between here and a plain-http remote on another machine.
+// newGit decides before any traffic, so no remote below is ever contacted.
+func TestGitPlainHTTPToken(t *testing.T) {
+	const token = "ghp_plainPlainPlainPlainPlainPlain00"
+	tests := []struct {
+		name   string
+		remote string
+		token  string
+		refuse bool
+	}{
+		{name: "private address", remote: "http://10.0.0.200/gitops.git", token: token, refuse: true},
+		{name: "name with password", remote: "http://bot:hunter2@gitops.example.com/gitops.git", token: token, refuse: true},
+		{name: "loopback", remote: "http://127.0.0.1:8080/gitops.git", token: token},
+		{name: "localhost", remote: "http://localhost:8080/gitops.git", token: token},
+		{name: "https", remote: "https://gitops.example.com/gitops.git", token: token},
+		{name: "no token", remote: "http://10.0.0.200/gitops.git"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := newGit(Options{Repo: tt.remote, Token: tt.token})
+			if g != nil {
+				defer g.close()
+			}
+			if !tt.refuse {
+				if err != nil {
+					t.Errorf("newGit(%q) error = %v, want none", tt.remote, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("newGit(%q) error = nil, want a refusal of plain http", tt.remote)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "https://") || !strings.Contains(msg, displayRemote(tt.remote)) {
+				t.Errorf("newGit(%q) error = %q, want it to name the remote and ask for https://", tt.remote, msg)
+			}
+			if strings.Contains(msg, token) || strings.Contains(msg, "hunter2") {
+				t.Errorf("newGit(%q) error = %q, shows a credential", tt.remote, msg)
+			}
+		})
+	}
+}
+
 // TestGitRace is TestGitHubRace with plain git: 20 bumps push to one bare
 // repository at once.
 func TestGitRace(t *testing.T) {

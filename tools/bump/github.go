@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // githubBackend edits the file through the Contents API: GET returns the
@@ -25,7 +26,7 @@ type githubBackend struct {
 }
 
 func newGitHub(opts Options) (*githubBackend, error) {
-	client, err := newClient(opts.APIURL, opts.Token, opts.HTTPClient)
+	client, err := NewGitHubClient(opts.APIURL, opts.Token, opts.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
@@ -38,18 +39,22 @@ func newGitHub(opts Options) (*githubBackend, error) {
 	}, nil
 }
 
-// newClient returns a go-github client for apiURL that sends token on every
-// request to that host and nowhere else.
-func newClient(apiURL, token string, hc *http.Client) (*github.Client, error) {
+// NewGitHubClient returns a go-github client for the API root apiURL that
+// sends token on every request to that host and nowhere else: not to a host
+// a redirect names, and not over plain http unless the host is loopback.
+// hc supplies the timeout and transport; nil means a one-minute timeout.
+func NewGitHubClient(apiURL, token string, hc *http.Client) (*github.Client, error) {
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
+	// Messages never show the URL's user information, which may be a token.
+	shown := redact(displayRemote(apiURL), token)
 	base, err := url.Parse(apiURL)
 	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
-		return nil, fmt.Errorf("GitHub API URL %q is not an http(s) URL: set GITHUB_API_URL to e.g. https://api.github.com/", apiURL)
+		return nil, fmt.Errorf("GitHub API URL %q is not an http(s) URL: set GITHUB_API_URL to e.g. https://api.github.com/", shown)
 	}
-	if base.Scheme == "http" && token != "" && !isLoopback(base.Hostname()) {
-		return nil, fmt.Errorf("GitHub API URL %s is plain http: refusing to send the token unencrypted; use https", apiURL)
+	if base.Scheme == "http" && token != "" && !loopback.Host(base.Host) {
+		return nil, fmt.Errorf("GitHub API URL %s is plain http: refusing to send the token unencrypted; use https", shown)
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: time.Minute}
@@ -64,14 +69,6 @@ func newClient(apiURL, token string, hc *http.Client) (*github.Client, error) {
 	client.BaseURL = base
 	client.UserAgent = "platform-demo-bump"
 	return client, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // tokenTransport adds the token explicitly, so that no ambient credential

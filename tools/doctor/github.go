@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-github/v62/github"
 
+	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/localgitops"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
@@ -30,7 +31,7 @@ func (d *doctor) github(ctx context.Context) []Row {
 	target := Row{Check: CheckGitops}
 	client, err := d.githubClient()
 	if err != nil {
-		api.Status, api.Found, api.Fix = Fail, err.Error(), "set GITHUB_API_URL to the API root, such as https://api.github.com/"
+		api.Status, api.Found, api.Fix = Fail, err.Error(), "set GITHUB_API_URL to the API root over https, such as https://api.github.com/"
 		target.Status, target.Found = Warn, "not checked: no usable API URL"
 		return []Row{api, target}
 	}
@@ -48,21 +49,20 @@ func (d *doctor) github(ctx context.Context) []Row {
 	return []Row{api, d.checkTarget(ctx, client)}
 }
 
+// githubClient is bump's client, which keeps the token to the API host and
+// off plain http to other machines, as the bump itself will.
 func (d *doctor) githubClient() (*github.Client, error) {
 	base, err := url.Parse(d.s.GitHubAPIURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("GITHUB_API_URL %q is not an http(s) URL", redactURL(d.s.GitHubAPIURL))
 	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
-	}
-	client := github.NewClient(d.opts.HTTPClient)
 	// The GITOPS_TOKEN row reports whitespace around the token; sending it
 	// without tells whether the whitespace is its only fault.
-	if token := strings.TrimSpace(d.s.GitopsToken); token != "" {
-		client = client.WithAuthToken(token)
+	client, err := bump.NewGitHubClient(d.s.GitHubAPIURL, strings.TrimSpace(d.s.GitopsToken), d.opts.HTTPClient)
+	if err != nil {
+		return nil, err
 	}
-	client.BaseURL = base
+	client.UserAgent = "platform-demo-doctor"
 	return client, nil
 }
 

@@ -1,6 +1,10 @@
 package doctor_test
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,4 +245,55 @@ func TestGitHubUnreachable(t *testing.T) {
 	env := map[string]string{"GITOPS_REPO": gitopsRepo, "GITOPS_TOKEN": sentinelToken, "GITHUB_API_URL": closedURL(t) + "/"}
 	r := run(t, doctor.Options{Settings: load(t, env), HTTPClient: httpClient}, doctor.CheckGitHub)
 	want(t, r, doctor.CheckGitHub, doctor.Fail, []string{"GET /user: connection refused"}, []string{"check GITHUB_API_URL"})
+}
+
+// TestGitHubRedirectKeepsToken guards GITOPS_TOKEN: an API host that
+// redirects to another host, even on this machine, must not hand it the
+// token.
+func TestGitHubRedirectKeepsToken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no second loopback address on this machine: %v", err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+	}))
+	other.Listener.Close()
+	other.Listener = ln
+	other.Start()
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+
+	env := map[string]string{"GITOPS_REPO": gitopsRepo, "GITOPS_TOKEN": sentinelToken, "GITHUB_API_URL": api.URL + "/"}
+	r := run(t, doctor.Options{Settings: load(t, env), HTTPClient: httpClient}, doctor.CheckGitHub)
+	want(t, r, doctor.CheckGitHub, doctor.Fail, []string{"GET /user: 401"}, nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatalf("the redirect target saw no request\n%s", r.Text())
+	}
+	for _, auth := range seen {
+		if auth != "" {
+			t.Errorf("the redirect target got an Authorization header (%d characters), want none", len(auth))
+		}
+	}
+}
+
+// TestGitHubPlainHTTPRefused guards GITOPS_TOKEN on the network: doctor
+// refuses, as bump does, to send it over plain http to another machine. The
+// refusal comes before any request, so nothing is sent to the address.
+func TestGitHubPlainHTTPRefused(t *testing.T) {
+	env := map[string]string{"GITOPS_REPO": gitopsRepo, "GITOPS_TOKEN": sentinelToken, "GITHUB_API_URL": "http://10.0.0.200/api/v3/"}
+	r := run(t, doctor.Options{Settings: load(t, env), HTTPClient: httpClient}, doctor.CheckGitHub, doctor.CheckGitops)
+	want(t, r, doctor.CheckGitHub, doctor.Fail, []string{"plain http", "refusing to send the token"}, []string{"https"})
+	want(t, r, doctor.CheckGitops, doctor.Warn, []string{"not checked"}, nil)
+	assertNoSecrets(t, r.Text(), sentinelToken)
 }

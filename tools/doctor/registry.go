@@ -15,7 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
 // ghcrHint is what a push to ghcr.io needs from the workflow.
@@ -53,9 +55,8 @@ func (d *doctor) registry(ctx context.Context) []Row {
 		row.Fix = "set REGISTRY_USERNAME (in Actions: github.actor)"
 		return []Row{row}
 	case d.s.RegistryUsername != "":
-		kc = staticKeychain{registry: repo.RegistryStr(), auth: authn.FromConfig(authn.AuthConfig{
-			Username: d.s.RegistryUsername, Password: d.s.RegistryPassword,
-		})}
+		// No fallback: the check is of these credentials alone.
+		kc = publish.Keychain(repo.RegistryStr(), d.s.RegistryUsername, d.s.RegistryPassword, nil)
 		creds = fmt.Sprintf("as %s, password %s", d.s.RegistryUsername, mask(d.s.RegistryPassword))
 	default:
 		kc = d.opts.Keychain
@@ -78,7 +79,7 @@ func (d *doctor) registry(ctx context.Context) []Row {
 	}
 	// CheckPushPermission takes no context; the transport carries the
 	// check's deadline to each request instead.
-	tr := contextTransport{ctx: ctx, next: loopbackOnlyHTTP{next: base}}
+	tr := contextTransport{ctx: ctx, next: publish.Transport(base)}
 	err = remote.CheckPushPermission(repo.Tag("latest"), kc, tr)
 	if err == nil {
 		row.Found = fmt.Sprintf("push allowed to %s %s", repo, creds)
@@ -126,8 +127,7 @@ func (d *doctor) registryCause(err error) string {
 func (d *doctor) localRegistry(ctx context.Context) Row {
 	row := Row{Check: CheckRegistry}
 	addr := d.s.RegistryAddr
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+	if _, _, err := net.SplitHostPort(addr); err != nil || !loopback.Host(addr) {
 		row.Status = Fail
 		row.Found = fmt.Sprintf("local mode: LOCAL_REGISTRY_ADDR %q is not a loopback host:port", addr)
 		row.Fix = "set LOCAL_REGISTRY_ADDR to an address such as " + localregistry.DefaultAddr
@@ -169,20 +169,6 @@ func (d *doctor) servedByEmbeddedRegistry(ctx context.Context, addr string) bool
 	return resp.Header.Get(localregistry.MarkerHeader) == "1"
 }
 
-// staticKeychain answers with one set of credentials for one registry, and
-// anonymously for any other.
-type staticKeychain struct {
-	registry string
-	auth     authn.Authenticator
-}
-
-func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	if r.RegistryStr() == k.registry {
-		return k.auth, nil
-	}
-	return authn.Anonymous, nil
-}
-
 // contextTransport sends every request with ctx, for callers that take no
 // context.
 type contextTransport struct {
@@ -192,23 +178,6 @@ type contextTransport struct {
 
 func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req.WithContext(t.ctx))
-}
-
-// loopbackOnlyHTTP upgrades plain HTTP to HTTPS for every host but loopback
-// ones: go-containerregistry speaks plain HTTP to private addresses too, and
-// credentials must not cross a network in clear text. publish does the same.
-type loopbackOnlyHTTP struct {
-	next http.RoundTripper
-}
-
-func (t loopbackOnlyHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
-	host := req.URL.Hostname()
-	if ip := net.ParseIP(host); req.URL.Scheme != "http" || host == "localhost" || (ip != nil && ip.IsLoopback()) {
-		return t.next.RoundTrip(req)
-	}
-	up := req.Clone(req.Context())
-	up.URL.Scheme = "https"
-	return t.next.RoundTrip(up)
 }
 
 // cause is the cause of a failed request, without the request itself.

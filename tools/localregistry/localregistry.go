@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // DefaultAddr is the address the registry listens on when Options.Addr is empty.
@@ -384,14 +386,10 @@ func probe(ctx context.Context, addr string) bool {
 }
 
 func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("local registry address %q: %w; set LOCAL_REGISTRY_ADDR to a loopback host:port such as %s", addr, err, DefaultAddr)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if loopback.Host(addr) {
 		return nil
 	}
 	return fmt.Errorf("local registry address %q is not a loopback address; set LOCAL_REGISTRY_ADDR to a loopback host:port such as %s", addr, DefaultAddr)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
 // stopReason says why nothing after a bump can make its commit live, or ""
@@ -63,11 +64,16 @@ func (p *Pipeline) CheckImage(ctx context.Context, image string) error {
 			return err
 		}
 	}
-	auth := remote.WithAuthFromKeychain(authn.DefaultKeychain)
-	if p.s.RegistryUsername != "" {
-		auth = remote.WithAuth(&authn.Basic{Username: p.s.RegistryUsername, Password: p.s.RegistryPassword})
+	// REGISTRY_USERNAME and REGISTRY_PASSWORD belong to the registry images
+	// are pushed to: a reference typed by hand that names another registry
+	// gets the Docker config's login for that one, as publish would.
+	configured := ""
+	if repo, err := name.NewRepository(p.s.ImageRepo()); err == nil {
+		configured = repo.RegistryStr()
 	}
-	if _, err := remote.Head(ref, remote.WithContext(ctx), auth); err != nil {
+	kc := publish.Keychain(configured, p.s.RegistryUsername, p.s.RegistryPassword, authn.DefaultKeychain)
+	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(publish.Transport(nil)))
+	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 			return fmt.Errorf("image %s is not in its registry: publish it first (go tool mage publish prints the ref to bump)", image)

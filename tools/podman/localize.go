@@ -11,8 +11,8 @@ import (
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
-// loopback is the only host address Play publishes ports on.
-const loopback = "127.0.0.1"
+// loopbackIP is the only host address Play publishes ports on.
+const loopbackIP = "127.0.0.1"
 
 // defaultGrace is Kubernetes' terminationGracePeriodSeconds default.
 const defaultGrace = 30
@@ -158,17 +158,17 @@ func localize(in []byte, l local) (localized, error) {
 					cp := scalar(p, "containerPort")
 					if c == target && cp == strconv.Itoa(l.containerPort) && !published {
 						published = true
-						if scalar(p, "hostPort") == strconv.Itoa(l.hostPort) && scalar(p, "hostIP") == loopback {
+						if scalar(p, "hostPort") == strconv.Itoa(l.hostPort) && scalar(p, "hostIP") == loopbackIP {
 							continue
 						}
 						set(p, "hostPort", strconv.Itoa(l.hostPort), "!!int")
-						set(p, "hostIP", loopback, "!!str")
-						res.rewrites = append(res.rewrites, fmt.Sprintf("port %s of container %s: hostPort %d, hostIP %s (the published address)", cp, name, l.hostPort, loopback))
+						set(p, "hostIP", loopbackIP, "!!str")
+						res.rewrites = append(res.rewrites, fmt.Sprintf("port %s of container %s: hostPort %d, hostIP %s (the published address)", cp, name, l.hostPort, loopbackIP))
 						continue
 					}
-					if scalar(p, "hostIP") != loopback {
-						set(p, "hostIP", loopback, "!!str")
-						res.rewrites = append(res.rewrites, fmt.Sprintf("port %s of container %s: hostIP %s (podman publishes every containerPort, on every interface unless told)", cp, name, loopback))
+					if scalar(p, "hostIP") != loopbackIP {
+						set(p, "hostIP", loopbackIP, "!!str")
+						res.rewrites = append(res.rewrites, fmt.Sprintf("port %s of container %s: hostIP %s (podman publishes every containerPort, on every interface unless told)", cp, name, loopbackIP))
 					}
 				}
 			}

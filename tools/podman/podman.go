@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // ErrNotInstalled reports that podman or runc is missing.
@@ -154,7 +156,7 @@ func Play(ctx context.Context, opts Options) (Pod, error) {
 		return Pod{}, fmt.Errorf("create podman state directory: %w", err)
 	}
 	p := Pod{
-		URL:      fmt.Sprintf("http://%s:%d", loopback, opts.HostPort),
+		URL:      fmt.Sprintf("http://%s:%d", loopbackIP, opts.HostPort),
 		Manifest: filepath.Join(dir, loc.name+".yaml"),
 		Config:   filepath.Join(dir, ConfigFile),
 		Rewrites: loc.rewrites,
@@ -183,7 +185,7 @@ func Play(ctx context.Context, opts Options) (Pod, error) {
 		p.cleanup()
 		hint := ""
 		if strings.Contains(err.Error(), "address already in use") {
-			hint = fmt.Sprintf(" (port %d on %s is taken: stop what listens there, or choose another port)", opts.HostPort, loopback)
+			hint = fmt.Sprintf(" (port %d on %s is taken: stop what listens there, or choose another port)", opts.HostPort, loopbackIP)
 		}
 		return Pod{}, fmt.Errorf("podman kube play %s: %w%s", p.Manifest, err, hint)
 	}
@@ -402,18 +404,11 @@ func lookPath(podman string) (string, error) {
 // loopbackImage reports whether image is pulled from a loopback registry.
 func loopbackImage(image string) bool {
 	host, _, _ := strings.Cut(image, "/")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return loopback.Host(host)
 }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", loopback+":0")
+	ln, err := net.Listen("tcp", loopbackIP+":0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free loopback port: %w", err)
 	}

@@ -147,14 +147,12 @@ func Image(ctx context.Context, opts Options) (Result, error) {
 	}
 	registry := repo.RegistryStr()
 
-	kc := keychain{registry: registry, fallback: opts.Keychain}
-	if kc.fallback == nil {
-		kc.fallback = authn.DefaultKeychain
+	fallback := opts.Keychain
+	if fallback == nil {
+		fallback = authn.DefaultKeychain
 	}
-	if opts.Username != "" {
-		kc.auth = authn.FromConfig(authn.AuthConfig{Username: opts.Username, Password: opts.Password})
-	}
-	tr := loopbackOnlyHTTP{next: remote.DefaultTransport}
+	kc := Keychain(registry, opts.Username, opts.Password, fallback)
+	tr := Transport(remote.DefaultTransport)
 	ropts := []remote.Option{
 		remote.WithAuthFromKeychain(kc),
 		remote.WithTransport(tr),

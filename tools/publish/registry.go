@@ -10,7 +10,10 @@ import (
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // Causes of a registry failure. Test for them with errors.Is.
@@ -82,9 +85,23 @@ func causeOf(err error) (cause error, hint string) {
 	return nil, ""
 }
 
-// keychain answers with basic credentials for one registry and defers to
-// fallback for every other, so that the push credentials never go to the
-// base image's registry.
+// Keychain answers with the basic credentials username and password for
+// registry (host[:port], as name.Registry.RegistryStr spells it) and defers
+// to fallback for every other registry, so that the push credentials never
+// go to a base image's registry or to one an image reference names. Without
+// a username it is fallback alone; a nil fallback answers anonymously.
+func Keychain(registry, username, password string, fallback authn.Keychain) authn.Keychain {
+	kc := keychain{registry: registry, fallback: fallback}
+	if kc.fallback == nil {
+		kc.fallback = authn.NewMultiKeychain()
+	}
+	if username != "" {
+		kc.auth = authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
+	}
+	return kc
+}
+
+// keychain is the Keychain for one registry.
 type keychain struct {
 	registry string
 	auth     authn.Authenticator
@@ -98,27 +115,27 @@ func (k keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return k.fallback.Resolve(r)
 }
 
-// loopbackOnlyHTTP lets plain HTTP through only to loopback hosts.
-// go-containerregistry also speaks plain HTTP to private (RFC 1918) and
-// .local addresses; credentials must not cross a network in clear text, so
-// those requests are upgraded to HTTPS.
+// Transport returns next (remote.DefaultTransport when nil) with plain HTTP
+// let through only to loopback hosts. go-containerregistry also speaks plain
+// HTTP to private (RFC 1918) and .local addresses; credentials must not
+// cross a network in clear text, so those requests are upgraded to HTTPS.
+func Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = remote.DefaultTransport
+	}
+	return loopbackOnlyHTTP{next: next}
+}
+
+// loopbackOnlyHTTP is the RoundTripper Transport returns.
 type loopbackOnlyHTTP struct {
 	next http.RoundTripper
 }
 
 func (t loopbackOnlyHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "http" || isLoopback(req.URL.Hostname()) {
+	if req.URL.Scheme != "http" || loopback.Host(req.URL.Host) {
 		return t.next.RoundTrip(req)
 	}
 	up := req.Clone(req.Context())
 	up.URL.Scheme = "https"
 	return t.next.RoundTrip(up)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

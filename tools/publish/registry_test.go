@@ -38,7 +38,7 @@ func TestLoopbackOnlyHTTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := (loopbackOnlyHTTP{next: rec}).RoundTrip(req); err != nil {
+			if _, err := Transport(rec).RoundTrip(req); err != nil {
 				t.Fatal(err)
 			}
 			if rec.got != tt.want {
@@ -49,28 +49,38 @@ func TestLoopbackOnlyHTTP(t *testing.T) {
 }
 
 // TestKeychainScope guards against the push credentials leaking to the
-// base image's registry.
+// base image's registry, or to any registry an image reference names.
 func TestKeychainScope(t *testing.T) {
-	basic := authn.FromConfig(authn.AuthConfig{Username: "ci", Password: "pw"})
-	kc := keychain{registry: "ghcr.io", auth: basic, fallback: authn.NewMultiKeychain()}
+	basic := authn.AuthConfig{Username: "ci", Password: "pw"}
 	tests := []struct {
-		repo string
-		want authn.Authenticator
+		name     string
+		username string
+		repo     string
+		want     authn.AuthConfig
 	}{
-		{repo: "ghcr.io/andrelair-platform/platform-demo", want: basic},
-		{repo: "gcr.io/distroless/static", want: authn.Anonymous},
+		{name: "configured registry", username: "ci", repo: "ghcr.io/andrelair-platform/platform-demo", want: basic},
+		{name: "other registry", username: "ci", repo: "gcr.io/distroless/static"},
+		{name: "same host, other port", username: "ci", repo: "ghcr.io:8443/andrelair-platform/platform-demo"},
+		{name: "no username", repo: "ghcr.io/andrelair-platform/platform-demo"},
 	}
 	for _, tt := range tests {
-		repo, err := name.NewRepository(tt.repo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := kc.Resolve(repo)
-		if err != nil {
-			t.Fatalf("Resolve(%q): %v", tt.repo, err)
-		}
-		if got != tt.want {
-			t.Errorf("Resolve(%q) = %v, want %v", tt.repo, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			kc := Keychain("ghcr.io", tt.username, "pw", nil)
+			repo, err := name.NewRepository(tt.repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := kc.Resolve(repo)
+			if err != nil {
+				t.Fatalf("Resolve(%q): %v", tt.repo, err)
+			}
+			got, err := auth.Authorization()
+			if err != nil {
+				t.Fatalf("Resolve(%q).Authorization(): %v", tt.repo, err)
+			}
+			if *got != tt.want {
+				t.Errorf("Resolve(%q) = user %q, want user %q", tt.repo, got.Username, tt.want.Username)
+			}
+		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // binary pulls spec.Image for this machine's platform and returns the path
@@ -29,7 +30,7 @@ func (r *Rollout) binary(ctx context.Context, spec Spec) (string, []string, erro
 	if err != nil {
 		return "", nil, fmt.Errorf("parse image %q: %w", spec.Image, err)
 	}
-	if !loopback(ref.Context().RegistryStr()) {
+	if !loopback.Host(ref.Context().RegistryStr()) {
 		return "", nil, &RemoteImageError{Image: spec.Image}
 	}
 	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
@@ -68,19 +69,6 @@ type RemoteImageError struct {
 
 func (e *RemoteImageError) Error() string {
 	return fmt.Sprintf("the manifest names %s, which is not in a loopback registry: the local rollout runs only images the local loop published (run `go tool mage ci`, or `go tool mage publish` then `go tool mage bump <ref>`)", e.Image)
-}
-
-// loopback reports whether a registry host[:port] is on this machine.
-func loopback(registry string) bool {
-	host := registry
-	if h, _, err := net.SplitHostPort(registry); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // extract writes the file at path entry of img's flattened filesystem to out.

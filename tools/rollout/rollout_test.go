@@ -248,23 +248,3 @@ spec:
 		})
 	}
 }
-
-func TestLoopback(t *testing.T) {
-	tests := []struct {
-		registry string
-		want     bool
-	}{
-		{"127.0.0.1:5055", true},
-		{"localhost:5000", true},
-		{"[::1]:5000", true},
-		{"127.0.0.2", true},
-		{"ghcr.io", false},
-		{"10.0.0.200:5000", false},
-		{"index.docker.io", false},
-	}
-	for _, tt := range tests {
-		if got := loopback(tt.registry); got != tt.want {
-			t.Errorf("loopback(%q) = %v, want %v", tt.registry, got, tt.want)
-		}
-	}
-}
