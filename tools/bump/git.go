@@ -105,10 +105,13 @@ func gitEnv(remote, token string) []string {
 	)
 	if u, err := url.Parse(remote); err == nil && token != "" && (u.Scheme == "https" || u.Scheme == "http") {
 		auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+		// No redirects: the header must reach the remote's host only.
 		env = append(env,
-			"GIT_CONFIG_COUNT=1",
+			"GIT_CONFIG_COUNT=2",
 			"GIT_CONFIG_KEY_0=http."+u.Scheme+"://"+u.Host+"/.extraHeader",
 			"GIT_CONFIG_VALUE_0=Authorization: Basic "+auth,
+			"GIT_CONFIG_KEY_1=http.followRedirects",
+			"GIT_CONFIG_VALUE_1=false",
 		)
 	}
 	return env
