@@ -179,4 +179,20 @@ func TestLocalLoop(t *testing.T) {
 	if res, err := p.Rollout(ctx); err != nil || res.Changed || res.PID != thirdPID {
 		t.Errorf("Rollout after a refused bump = %+v, %v; want pid %d unchanged", res, err, thirdPID)
 	}
+
+	// The whole run of an older commit ends well, and deploys nothing.
+	sum, err := Run(ctx, Options{Settings: s, Build: second})
+	if err != nil {
+		t.Fatalf("Run(older %s) error = %v\n%s", second.Version, err, sum.Text())
+	}
+	var stages []string
+	for _, st := range sum.Stages {
+		stages = append(stages, st.Name+":"+st.Status)
+	}
+	if got, want := strings.Join(stages, " "), "test:skipped publish:ok bump:ok deploy:skipped verify:skipped"; got != want {
+		t.Errorf("Run(older) stages = %q, want %q\n%s", got, want, sum.Text())
+	}
+	if live, err := verify.Probe(ctx, nil, p.VerifyURL()); err != nil || live.Commit != third.Commit {
+		t.Errorf("after Run(older): live /version = %+v, %v; want %s still", live, err, third.Commit)
+	}
 }
