@@ -21,6 +21,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
 )
 
 // DefaultTimeout bounds one call when Options.Timeout is zero. A refresh is
@@ -113,7 +115,7 @@ func call(ctx context.Context, opts Options, op string, query url.Values) error 
 	case status == http.StatusOK:
 		var app application
 		if err := json.Unmarshal(body, &app); err != nil || app.Metadata.Name != c.app {
-			return fail("the answer is not the Argo CD Application%s; check that ARGOCD_SERVER is the Argo CD API server, not a proxy's login page", excerpt(body))
+			return fail("the answer is not the Argo CD Application%s; check that ARGOCD_SERVER is the Argo CD API server, not a proxy's login page", excerpt.Of(body))
 		}
 		return nil
 	case status == http.StatusUnauthorized:
@@ -124,7 +126,7 @@ func call(ctx context.Context, opts Options, op string, query url.Values) error 
 		if _, ok := parseAPIError(body); ok {
 			return fail("no such application (404%s): check ARGOCD_APP", apiMessage(body))
 		}
-		return fail("404 Not Found for the Argo CD API%s: check ARGOCD_SERVER, including the root path if Argo CD is served under one", excerpt(body))
+		return fail("404 Not Found for the Argo CD API%s: check ARGOCD_SERVER, including the root path if Argo CD is served under one", excerpt.Of(body))
 	default:
 		return fail("%d %s%s", status, http.StatusText(status), apiMessage(body))
 	}
@@ -283,18 +285,5 @@ func apiMessage(body []byte) string {
 		}
 		return fmt.Sprintf(": %q", msg)
 	}
-	return excerpt(body)
-}
-
-// excerpt quotes the start of a body for an error message, on one line.
-func excerpt(body []byte) string {
-	s := strings.Join(strings.Fields(string(body)), " ")
-	if s == "" {
-		return ""
-	}
-	const limit = 120
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	return fmt.Sprintf(": %q", s)
+	return excerpt.Of(body)
 }

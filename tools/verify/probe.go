@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
 )
 
 // Version is the body of the service's /version endpoint.
@@ -73,15 +75,15 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 		return Version{}, fmt.Errorf("get %s: read body: %w", endpoint, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Version{}, fmt.Errorf("get %s: %s%s", endpoint, resp.Status, excerpt(body))
+		return Version{}, fmt.Errorf("get %s: %s%s", endpoint, resp.Status, excerpt.Of(body))
 	}
 	var v Version
 	if err := json.Unmarshal(body, &v); err != nil {
 		return Version{}, fmt.Errorf("get %s: answer is not JSON (Content-Type %q%s), so the URL may not be the service itself: %w",
-			endpoint, resp.Header.Get("Content-Type"), excerpt(body), err)
+			endpoint, resp.Header.Get("Content-Type"), excerpt.Of(body), err)
 	}
 	if strings.TrimSpace(v.Commit) == "" {
-		return Version{}, fmt.Errorf("get %s: answer has no \"commit\"%s", endpoint, excerpt(body))
+		return Version{}, fmt.Errorf("get %s: answer has no \"commit\"%s", endpoint, excerpt.Of(body))
 	}
 	return v, nil
 }
@@ -108,17 +110,4 @@ func versionURL(baseURL string) (string, error) {
 	u.Path = strings.TrimRight(u.Path, "/") + "/version"
 	u.RawPath = ""
 	return u.String(), nil
-}
-
-// excerpt quotes the start of a body for an error message, on one line.
-func excerpt(body []byte) string {
-	s := strings.Join(strings.Fields(string(body)), " ")
-	if s == "" {
-		return ""
-	}
-	const limit = 120
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	return fmt.Sprintf(": %q", s)
 }
