@@ -19,16 +19,16 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bench"
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
-	"github.com/andrelair-platform/platform-demo/tools/check"
+	"github.com/andrelair-platform/platform-demo/tools/gate"
 	"github.com/andrelair-platform/platform-demo/tools/compile"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
-	"github.com/andrelair-platform/platform-demo/tools/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 )
 
 // modules are the workspace modules with packages; the root module holds
-// only the magefile, which check.Vet covers with -tags mage.
+// only the magefile, which gate.Vet covers with -tags mage.
 var modules = []string{"tools", "services/platform-demo"}
 
 // log reports progress on stderr; mage discards the default logger unless -v.
@@ -36,7 +36,7 @@ var log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: sl
 
 // Test checks formatting, runs go vet (magefile included) and the race-enabled tests of every module.
 func Test(ctx context.Context) error {
-	return check.All(ctx, check.Options{
+	return gate.All(ctx, gate.Options{
 		Root: root(), Modules: modules, Short: os.Getenv("TEST_SHORT") == "1", Run: os.Getenv("TEST_RUN"),
 		Stdout: os.Stdout, Stderr: os.Stderr,
 	})
@@ -173,7 +173,7 @@ func CI(ctx context.Context) error {
 	sum, runErr := pipeline.Run(ctx, pipeline.Options{
 		Settings: s, Build: info, Logger: log,
 		Test: func(ctx context.Context) error {
-			return check.All(ctx, check.Options{Root: root(), Modules: modules, Stdout: os.Stderr, Stderr: os.Stderr})
+			return gate.All(ctx, gate.Options{Root: root(), Modules: modules, Stdout: os.Stderr, Stderr: os.Stderr})
 		},
 	})
 	fmt.Print(sum.Text())

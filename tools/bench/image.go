@@ -15,7 +15,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
-	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
@@ -44,7 +44,7 @@ func (b *bencher) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg, err := localregistry.Start(ctx, localregistry.Options{
+	reg, err := registry.Start(ctx, registry.Options{
 		Dir: filepath.Join(b.tmp, "publish-registry"), Addr: "127.0.0.1:0", Logger: b.opts.Logger,
 	})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
-	"github.com/andrelair-platform/platform-demo/tools/localgitops"
+	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 )
 
 func TestText(t *testing.T) {
@@ -161,7 +161,7 @@ func TestLocalGitopsTarget(t *testing.T) {
 		p := filepath.Join(seed, filepath.FromSlash(config.DefaultGitopsPath))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(deployment), 0o644)
-		if _, err := localgitops.Init(context.Background(), localgitops.Options{Dir: s.LocalGitopsDir(), Seed: seed, Branch: "main"}); err != nil {
+		if _, err := gitops.Init(context.Background(), gitops.Options{Dir: s.LocalGitopsDir(), Seed: seed, Branch: "main"}); err != nil {
 			t.Fatal(err)
 		}
 		r := run(t, doctor.Options{Settings: s}, doctor.CheckGitops)

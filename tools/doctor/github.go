@@ -15,7 +15,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
-	"github.com/andrelair-platform/platform-demo/tools/localgitops"
+	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
@@ -255,7 +255,7 @@ func (d *doctor) gitopsOther(ctx context.Context) Row {
 		row = d.readManifest(row, "gitops/"+d.s.GitopsPath+" (seed of the local repository)", content)
 		return row
 	}
-	content, _, err := localgitops.Read(ctx, dir, d.s.GitopsBranch, d.s.GitopsPath)
+	content, _, err := gitops.Read(ctx, dir, d.s.GitopsBranch, d.s.GitopsPath)
 	if err != nil {
 		row.Status, row.Found = Fail, err.Error()
 		row.Fix = "check GITOPS_BRANCH and GITOPS_PATH"

@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
-	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
@@ -130,7 +130,7 @@ func (d *doctor) localRegistry(ctx context.Context) Row {
 	if _, _, err := net.SplitHostPort(addr); err != nil || !loopback.Host(addr) {
 		row.Status = Fail
 		row.Found = fmt.Sprintf("local mode: LOCAL_REGISTRY_ADDR %q is not a loopback host:port", addr)
-		row.Fix = "set LOCAL_REGISTRY_ADDR to an address such as " + localregistry.DefaultAddr
+		row.Fix = "set LOCAL_REGISTRY_ADDR to an address such as " + registry.DefaultAddr
 		return row
 	}
 	var lc net.ListenConfig
@@ -166,7 +166,7 @@ func (d *doctor) servedByEmbeddedRegistry(ctx context.Context, addr string) bool
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
-	return resp.Header.Get(localregistry.MarkerHeader) == "1"
+	return resp.Header.Get(registry.MarkerHeader) == "1"
 }
 
 // contextTransport sends every request with ctx, for callers that take no

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
-	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	localregistry "github.com/andrelair-platform/platform-demo/tools/local/registry"
 )
 
 // authRegistry is an OCI registry that wants basic auth as user:password

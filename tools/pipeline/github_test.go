@@ -17,7 +17,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
-	"github.com/andrelair-platform/platform-demo/tools/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/google/go-containerregistry/pkg/registry"
 )
 

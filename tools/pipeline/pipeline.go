@@ -19,11 +19,11 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
-	"github.com/andrelair-platform/platform-demo/tools/localgitops"
-	"github.com/andrelair-platform/platform-demo/tools/localregistry"
-	"github.com/andrelair-platform/platform-demo/tools/podman"
+	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
+	"github.com/andrelair-platform/platform-demo/tools/local/podman"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
-	"github.com/andrelair-platform/platform-demo/tools/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -37,7 +37,7 @@ type Pipeline struct {
 	s   config.Settings
 	log *slog.Logger
 
-	reg *localregistry.Registry
+	reg *registry.Registry
 	ro  *rollout.Rollout
 	pod *podman.Pod // LOCAL_RUNTIME=podman
 	// roURL is the address of a rollout another process serves (`mage
@@ -220,7 +220,7 @@ func (p *Pipeline) playPodman(ctx context.Context) (rollout.Result, error) {
 	if err := p.InitGitops(ctx); err != nil {
 		return rollout.Result{}, err
 	}
-	manifest, _, err := localgitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	manifest, _, err := gitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
 	if err != nil {
 		return rollout.Result{}, err
 	}
@@ -263,7 +263,7 @@ func (p *Pipeline) InitGitops(ctx context.Context) error {
 	if !p.s.LocalGitops() {
 		return nil
 	}
-	created, err := localgitops.Init(ctx, localgitops.Options{
+	created, err := gitops.Init(ctx, gitops.Options{
 		Dir: p.s.LocalGitopsDir(), Seed: filepath.Join(p.s.Root, "gitops"), Branch: p.s.GitopsBranch,
 	})
 	if created {
@@ -276,7 +276,7 @@ func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error)
 	if err := p.InitGitops(ctx); err != nil {
 		return rollout.Spec{}, "", err
 	}
-	manifest, head, err := localgitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	manifest, head, err := gitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
 	if err != nil {
 		return rollout.Spec{}, "", err
 	}
@@ -287,11 +287,11 @@ func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error)
 	return spec, head, nil
 }
 
-func (p *Pipeline) registry(ctx context.Context) (*localregistry.Registry, error) {
+func (p *Pipeline) registry(ctx context.Context) (*registry.Registry, error) {
 	if p.reg != nil {
 		return p.reg, nil
 	}
-	reg, err := localregistry.Start(ctx, localregistry.Options{
+	reg, err := registry.Start(ctx, registry.Options{
 		Dir: filepath.Join(p.s.StateDir, "registry"), Addr: p.s.RegistryAddr, Logger: p.log,
 	})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
-	"github.com/andrelair-platform/platform-demo/tools/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 )
 
 // TestPodmanRefusesRemoteImage guards the podman runtime against pulling

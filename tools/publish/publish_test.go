@@ -30,7 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"github.com/andrelair-platform/platform-demo/tools/localregistry"
+	localregistry "github.com/andrelair-platform/platform-demo/tools/local/registry"
 )
 
 // The build identity every test publishes; Image takes it as given.

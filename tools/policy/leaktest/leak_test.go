@@ -12,8 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 // Sentinel secrets. They look like the real thing so that any code that
@@ -298,18 +297,11 @@ func headCommit(t *testing.T, root string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// repoRoot is the repository root, two levels above this file.
+// repoRoot is the repository root. The targets run here are built from the
+// magefile and tools/, and publish builds the service as .ko.yaml says.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test file")
-	}
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	if _, err := os.Stat(filepath.Join(root, "magefile.go")); err != nil {
-		t.Fatalf("repository root %s: %v", root, err)
-	}
-	return root
+	return inputs.Need(t, inputs.Targets, inputs.Service, inputs.Build)
 }
 
 func closedURL(t *testing.T) string {

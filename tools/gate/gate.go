@@ -1,6 +1,6 @@
 // Package check runs the repository's quality gate: gofmt, go vet (the
 // magefile included) and the race-enabled tests of every workspace module.
-package check
+package gate
 
 import (
 	"bytes"

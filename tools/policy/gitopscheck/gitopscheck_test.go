@@ -8,21 +8,26 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 // repoTree is the gitops tree this repository ships and the local loop seeds
 // its gitops repository from.
-const repoTree = "../../gitops"
+func repoTree(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(inputs.Need(t, inputs.Gitops), "gitops")
+}
 
 // TestDirRepositoryTree guards the shipped manifests: anything this package
 // rejects would fail to sync, or fail at run time, in the cluster.
 func TestDirRepositoryTree(t *testing.T) {
-	problems, err := Dir(context.Background(), repoTree)
+	problems, err := Dir(context.Background(), repoTree(t))
 	if err != nil {
-		t.Fatalf("Dir(%q) error: %v", repoTree, err)
+		t.Fatalf("Dir(gitops) error: %v", err)
 	}
 	for _, p := range problems {
-		t.Errorf("Dir(%q): %s", repoTree, p)
+		t.Errorf("Dir(gitops): %s", p)
 	}
 }
 
@@ -30,7 +35,7 @@ func TestDirRepositoryTree(t *testing.T) {
 // passing vacuously (a walk that finds nothing, or a Deployment decoded but
 // never checked): one weakened field in the real manifest must be caught.
 func TestDirChecksRepositoryDeployment(t *testing.T) {
-	dir := copyTree(t, repoTree)
+	dir := copyTree(t, repoTree(t))
 	file := filepath.Join(dir, "manifests", "platform-demo", "00-deployment.yaml")
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -151,7 +156,7 @@ func TestDirErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Dir(ctx, repoTree); !errors.Is(err, context.Canceled) {
+	if _, err := Dir(ctx, repoTree(t)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Dir(canceled context) error = %v, want context.Canceled", err)
 	}
 }

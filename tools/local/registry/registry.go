@@ -6,7 +6,7 @@
 // Manifests and tags live in that registry's memory, so every successful
 // manifest write is also appended to a journal in the directory and replayed
 // into a fresh registry at start.
-package localregistry
+package registry
 
 import (
 	"bufio"
@@ -29,7 +29,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
@@ -170,9 +170,9 @@ func newHandler(dir string, logger *slog.Logger) (*handler, error) {
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return nil, fmt.Errorf("create registry storage %s: %w", blobs, err)
 	}
-	reg := registry.New(
-		registry.WithBlobHandler(registry.NewDiskBlobHandler(blobs)),
-		registry.Logger(slog.NewLogLogger(logger.Handler(), slog.LevelDebug)),
+	reg := ggcr.New(
+		ggcr.WithBlobHandler(ggcr.NewDiskBlobHandler(blobs)),
+		ggcr.Logger(slog.NewLogLogger(logger.Handler(), slog.LevelDebug)),
 	)
 	path := filepath.Join(dir, journalName)
 	n, err := replay(path, reg)

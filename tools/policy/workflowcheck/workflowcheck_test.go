@@ -5,16 +5,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
-// repoRoot is the root module, whose go.mod pins actionlint as a tool.
-const repoRoot = "../.."
+// root is the repository root: its go.mod pins actionlint as a tool, and
+// the workflows live below it.
+func root(t *testing.T) string {
+	t.Helper()
+	return inputs.Need(t, inputs.Workflows, inputs.Tooling)
+}
 
 // TestLintRepositoryWorkflow guards the workflow that GitHub runs on every
 // push: a mistake there surfaces only after the push otherwise.
 func TestLintRepositoryWorkflow(t *testing.T) {
 	const file = ".github/workflows/ci.yml"
-	problems, err := Lint(context.Background(), Options{RepoRoot: repoRoot, Files: []string{file}})
+	problems, err := Lint(context.Background(), Options{RepoRoot: root(t), Files: []string{file}})
 	if err != nil {
 		t.Fatalf("Lint(%s) error: %v", file, err)
 	}
@@ -47,7 +53,9 @@ func TestLintFixtures(t *testing.T) {
 		}
 		files[i] = abs
 	}
-	problems, err := Lint(context.Background(), Options{RepoRoot: repoRoot, Files: files})
+	// actionlint reads the fixtures; opening them here lets the test cache see them.
+	inputs.Track(t, files...)
+	problems, err := Lint(context.Background(), Options{RepoRoot: root(t), Files: files})
 	if err != nil {
 		t.Fatalf("Lint(fixtures) error: %v", err)
 	}
@@ -66,7 +74,7 @@ func TestLintFixtures(t *testing.T) {
 			if p.Line != tt.line || p.Rule != tt.rule || !strings.Contains(p.Message, tt.contains) {
 				t.Errorf("Lint(%s) = %q, want line %d [%s] containing %q", tt.name, p, tt.line, tt.rule, tt.contains)
 			}
-			if want := "tools/workflowcheck/testdata/" + tt.name + ".yml"; p.File != want {
+			if want := "tools/policy/workflowcheck/testdata/" + tt.name + ".yml"; p.File != want {
 				t.Errorf("Lint(%s).File = %q, want %q (relative to the repository root)", tt.name, p.File, want)
 			}
 		})
@@ -81,8 +89,8 @@ func TestLintFailure(t *testing.T) {
 		opts     Options
 		contains string
 	}{
-		{"no files", Options{RepoRoot: repoRoot}, "no files given"},
-		{"missing file", Options{RepoRoot: repoRoot, Files: []string{"no/such/workflow.yml"}}, "no/such/workflow.yml"},
+		{"no files", Options{RepoRoot: root(t)}, "no files given"},
+		{"missing file", Options{RepoRoot: root(t), Files: []string{"no/such/workflow.yml"}}, "no/such/workflow.yml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

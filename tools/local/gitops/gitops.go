@@ -2,7 +2,7 @@
 // repository in the state directory, seeded from the gitops/ folder of this
 // repository, which bumps push to and the local rollout reads, as Argo CD
 // reads the real one.
-package localgitops
+package gitops
 
 import (
 	"bytes"

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 const webDeployment = `apiVersion: apps/v1
@@ -297,7 +299,7 @@ func TestLocalizeErrors(t *testing.T) {
 // TestLocalizeGitops guards the product's own manifest: everything podman
 // enforces (the securityContext above all) must reach podman unchanged.
 func TestLocalizeGitops(t *testing.T) {
-	in, err := os.ReadFile(filepath.Join("..", "..", "gitops", "manifests", "platform-demo", "00-deployment.yaml"))
+	in, err := os.ReadFile(filepath.Join(inputs.Need(t, inputs.Gitops), "gitops", "manifests", "platform-demo", "00-deployment.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

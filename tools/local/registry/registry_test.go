@@ -1,4 +1,4 @@
-package localregistry
+package registry
 
 import (
 	"context"

@@ -13,14 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/tools/localregistry"
-	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
 // The build identity the test publishes and expects /version to report.
@@ -33,15 +34,7 @@ const (
 // service and plays the real gitops Deployment.
 func itRepoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller information to find the repository root")
-	}
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	if _, err := os.Stat(filepath.Join(root, "go.work")); err != nil {
-		t.Fatalf("repository root %s has no go.work: %v", root, err)
-	}
-	return root
+	return inputs.Need(t, inputs.Service, inputs.Build, inputs.Gitops)
 }
 
 // testWriter sends log lines to the test's log.
@@ -81,7 +74,7 @@ func TestIntegrationPlay(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	root := itRepoRoot(t)
 
-	reg, err := localregistry.Start(ctx, localregistry.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
+	reg, err := registry.Start(ctx, registry.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatalf("start registry: %v", err)
 	}

@@ -1,4 +1,4 @@
-package localgitops
+package gitops
 
 import (
 	"context"

@@ -1,0 +1,256 @@
+// Package inputs makes the repository files a test depends on, outside its
+// own Go package, visible to Go's test cache.
+//
+// `go test` reuses a passing result when the test binary, the environment
+// variables the test read and the files it opened are unchanged. Files are
+// tracked only inside the test's own module, and only by size and time, so a
+// test in tools/ that reads gitops/ (another module of the workspace) or runs
+// a program that reads the service's source would be served stale from the
+// cache after those files change.
+//
+// The gate (`go tool mage test`) closes that hole with content digests: it
+// hashes each Set of files named here and passes the digest to `go test` in an
+// environment variable. A test declares what it depends on with Need, which
+// reads those variables, so Go's cache keys the result on the files'
+// content: a change to gitops/ reruns the tests that need Gitops, and an
+// unrelated change reruns none of them. Run without the gate (a plain `go
+// test`), Need computes the digests itself and marks the result as one the
+// cache must not keep, so it is never stale either way.
+package inputs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Set is a named group of repository files that tests may depend on.
+type Set struct {
+	// Name is the set's name; its digest travels in EnvPrefix + NAME.
+	Name string
+	// Paths are files and directories relative to the repository root;
+	// directories are taken whole.
+	Paths []string
+}
+
+// The sets of files that tests outside the owning package depend on.
+var (
+	// Gitops is the gitops repository's template.
+	Gitops = Set{Name: "gitops", Paths: []string{"gitops"}}
+	// Workflows are the GitHub Actions workflows and the repository's
+	// GitHub settings (Dependabot).
+	Workflows = Set{Name: "workflows", Paths: []string{".github"}}
+	// Build is what decides how the service's image is built: ko's
+	// settings and the workspace.
+	Build = Set{Name: "build", Paths: []string{".ko.yaml", "go.work", "go.work.sum"}}
+	// Service is the service's module.
+	Service = Set{Name: "service", Paths: []string{"services/platform-demo"}}
+	// Tooling is the root module, which pins the Go tools the repository
+	// runs (mage, actionlint).
+	Tooling = Set{Name: "tooling", Paths: []string{"go.mod", "go.sum"}}
+	// Targets is what `go tool mage` compiles and runs: the magefile, the
+	// root module that pins mage and the tools, and the tools module.
+	Targets = Set{Name: "targets", Paths: []string{"magefile.go", "go.mod", "go.sum", "go.work", "go.work.sum", "tools"}}
+)
+
+// All lists every set, in a fixed order.
+var All = []Set{Gitops, Workflows, Build, Service, Tooling, Targets}
+
+// EnvPrefix starts the name of each variable that carries a set's digest.
+const EnvPrefix = "PIPELINE_TEST_INPUT_"
+
+// EnvName is the variable that carries s's digest, e.g.
+// PIPELINE_TEST_INPUT_GITOPS.
+func (s Set) EnvName() string { return EnvPrefix + strings.ToUpper(s.Name) }
+
+// skipDirs are never part of a set: build output and the local loop's state.
+var skipDirs = []string{".git", ".state", "bin"}
+
+// Digest returns the SHA-256 of the files of s under root: each regular
+// file's slash path, mode and content, in path order. A missing path counts
+// as empty, so that a set whose files do not exist yet still has a digest.
+func Digest(root string, s Set) (string, error) {
+	h := sha256.New()
+	for _, p := range s.Paths {
+		base := filepath.Join(root, filepath.FromSlash(p))
+		err := filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && path == base {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if path != base && slices.Contains(skipDirs, d.Name()) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.Type().IsRegular() || d.Name() == MarkerFile {
+				return nil
+			}
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fmt.Fprintf(h, "%s %o %d\n", filepath.ToSlash(rel), info.Mode().Perm()&0o111, info.Size())
+			_, err = io.Copy(h, f)
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("digest of test inputs %q: %w", s.Name, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Env returns NAME=digest for every set in All, for the environment of the
+// gate's `go test` processes.
+func Env(root string) ([]string, error) {
+	env := make([]string, 0, len(All))
+	for _, s := range All {
+		d, err := Digest(root, s)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, s.EnvName()+"="+d)
+	}
+	return env, nil
+}
+
+// Root returns the repository root: the nearest directory above the working
+// directory (a test's package directory) that holds go.work.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.work above the working directory: run the tests inside the repository")
+		}
+		dir = parent
+	}
+}
+
+// Need declares that the calling test depends on the files of sets and
+// returns the repository root. With the digests from the gate, the result
+// is cached against the files' content. It fails the test when a file
+// changed between the gate's digest and now, since a result cached under the
+// old digest would then describe other files.
+func Need(t testing.TB, sets ...Set) string {
+	t.Helper()
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := true
+	for _, s := range sets {
+		// os.Getenv is what Go's test cache records: the digest becomes part
+		// of this result's key.
+		want := os.Getenv(s.EnvName())
+		if want == "" {
+			given = false
+			continue
+		}
+		got, err := Digest(root, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("test inputs %q changed while the tests ran (%s is %.12s…, the files hash to %.12s…): run the tests again",
+				s.Name, s.EnvName(), want, got)
+		}
+	}
+	if !given {
+		uncacheable(t)
+	}
+	return root
+}
+
+// uncacheable keeps Go's test cache from storing this result. The go
+// command refuses to cache a result that read a file modified less than two
+// seconds before the run ended (cmd/go's modTimeCutoff), so the test opens a
+// marker file in its module whose modification time lies in the future.
+// Without the gate's digests nothing else could tell the cache that the
+// files outside the module changed.
+func uncacheable(t testing.TB) {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+	marker := filepath.Join(dir, MarkerFile)
+	if err := os.WriteFile(marker, []byte("written by tests run without the gate's input digests; safe to delete\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(24 * time.Hour)
+	if err := os.Chtimes(marker, future, future); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// MarkerFile is the file, at the root of a test's module, that Need opens
+// to keep a result out of the cache. It is git-ignored.
+const MarkerFile = ".uncached-test-inputs"
+
+// Track opens each file, and every file below each directory, from the test
+// process, so that Go's test cache notices when they change. It is for files
+// inside the test's own module that a program the test runs reads (a
+// testdata program it builds, fixtures a tool lints): the cache records only
+// what the test process itself opens.
+func Track(t testing.TB, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		})
+		if err != nil {
+			t.Fatalf("track test input %s: %v", p, err)
+		}
+	}
+}
