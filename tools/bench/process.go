@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/readyz"
 )
 
 // startTimeout bounds how long a started server may take to say where it
@@ -134,34 +135,23 @@ func launch(ctx context.Context, cmd *exec.Cmd, addrOf func(string) string, from
 	return nil, fmt.Errorf("%s did not say where it listens within %s", cmd.Path, startTimeout)
 }
 
-// waitReady GETs path until it answers 200. A server announces its address
-// only once it listens, so the first request normally succeeds; the retries
-// cover a server that listens before it is ready.
+// waitReady waits until path answers 200, for at most startTimeout, and
+// fails at once if the server exits first.
 func (s *server) waitReady(ctx context.Context, path string) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr+path, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s on %s not ready after %s: last answer: %v", s.cmd.Path, s.addr, startTimeout, err)
-		}
+	ctx, cancel := context.WithTimeoutCause(ctx, startTimeout, fmt.Errorf("not ready after %s", startTimeout))
+	defer cancel()
+	err := readyz.Wait(ctx, "http://"+s.addr+path, readyz.Options{Interval: 2 * time.Millisecond, Alive: func(context.Context) error {
 		select {
 		case <-s.done:
 			return fmt.Errorf("%s exited before it was ready: %v", s.cmd.Path, s.err)
-		case <-time.After(2 * time.Millisecond):
+		default:
+			return nil
 		}
+	}})
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.cmd.Path, err)
 	}
+	return nil
 }
 
 // pid is the server's process id.

@@ -1,17 +1,17 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
 // changedFile is the file of the service that the one-line change edits, and
@@ -32,7 +32,7 @@ type workspace struct {
 // not ignored: `git ls-files -co --exclude-standard`) to dir and commits them
 // in a fresh repository there.
 func newWorkspace(ctx context.Context, root, dir string) (*workspace, error) {
-	out, err := runGit(ctx, root, "ls-files", "-z", "-co", "--exclude-standard")
+	out, err := git.Cmd{Dir: root}.Run(ctx, "ls-files", "-z", "-co", "--exclude-standard")
 	if err != nil {
 		return nil, fmt.Errorf("list the files of %s: %w (is it a git work tree?)", root, err)
 	}
@@ -82,24 +82,11 @@ func (w *workspace) change(ctx context.Context) error {
 	return nil
 }
 
-// gitEnv makes the bench's commits independent of the user's git
-// configuration: a fixed identity, no signing, no hooks.
-var gitEnv = []string{
-	"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-	"GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@localhost",
-	"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@localhost",
-}
-
+// runGit runs git in the bench's copy, whose commits are independent of
+// the user's git configuration: a fixed identity, no signing, no hooks.
 func runGit(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), gitEnv...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	out, err := git.Cmd{Dir: dir, Isolated: true, Author: git.Identity{Name: "bench", Email: "bench@localhost"}}.Output(ctx, args...)
+	return string(out), err
 }
 
 // copyFile copies src to dst, keeping symbolic links as links and the

@@ -4,15 +4,14 @@
 package buildinfo
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
 // Symbol paths the service declares for link-time stamping.
@@ -44,16 +43,13 @@ type Info struct {
 	Time time.Time
 }
 
-// Tag is the image tag for this build: the short sha, "-dirty" included.
-func (i Info) Tag() string { return i.Version }
-
 var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // Read returns the build identity of the work tree at opts.Dir.
 func Read(ctx context.Context, opts Options) (Info, error) {
 	commit := strings.TrimSpace(opts.GitHubSHA)
 	if commit == "" {
-		out, err := git(ctx, opts.Dir, "rev-parse", "HEAD")
+		out, err := run(ctx, opts.Dir, "rev-parse", "HEAD")
 		if err != nil {
 			return Info{}, fmt.Errorf("read HEAD commit: %w (is %s a git work tree with at least one commit?)", err, dirName(opts.Dir))
 		}
@@ -66,12 +62,12 @@ func Read(ctx context.Context, opts Options) (Info, error) {
 
 	// The commit time may be missing for GITHUB_SHA in a shallow clone; that
 	// is not fatal, it only costs reproducibility of the creation time.
-	if out, err := git(ctx, opts.Dir, "show", "-s", "--format=%ct", commit); err == nil {
+	if out, err := run(ctx, opts.Dir, "show", "-s", "--format=%ct", commit); err == nil {
 		if secs, err := strconv.ParseInt(out, 10, 64); err == nil {
 			info.Time = time.Unix(secs, 0).UTC()
 		}
 	}
-	status, err := git(ctx, opts.Dir, "status", "--porcelain", "--untracked-files=no")
+	status, err := run(ctx, opts.Dir, "status", "--porcelain", "--untracked-files=no")
 	if err != nil {
 		return Info{}, fmt.Errorf("read work tree status: %w", err)
 	}
@@ -88,20 +84,9 @@ func LDFlags(version, commit string) string {
 	return fmt.Sprintf("-s -w -X %s=%s -X %s=%s", VersionSymbol, version, CommitSymbol, commit)
 }
 
-func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) && stderr.Len() > 0 {
-			return "", fmt.Errorf("git %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr.String()))
-		}
-		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
-	}
-	return strings.TrimSpace(string(out)), nil
+// run runs git on the source repository, as the user would.
+func run(ctx context.Context, dir string, args ...string) (string, error) {
+	return git.Cmd{Dir: dir}.Run(ctx, args...)
 }
 
 func dirName(dir string) string {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
@@ -37,11 +38,9 @@ const (
 	DefaultGitMaxAttempts = 10
 )
 
-// Author is the name commits made by a bump carry.
-const Author = "platform-demo-bot"
-
-// AuthorEmail is the e-mail address commits made by a bump carry.
-const AuthorEmail = "platform-demo-bot@users.noreply.github.com"
+// DefaultAuthor authors the commits a bump makes when Options.Author is
+// empty: a bot identity that GitHub shows without a profile behind it.
+var DefaultAuthor = git.Identity{Name: "platform-demo-bot", Email: "platform-demo-bot@users.noreply.github.com"}
 
 // Ancestry answers whether one source commit is an ancestor of another, so
 // that a bump can tell an older build from a newer one.
@@ -93,6 +92,8 @@ type Options struct {
 	// to the file; when zero, DefaultMaxAttempts for the GitHub API and
 	// DefaultGitMaxAttempts for git.
 	MaxAttempts int
+	// Author authors the commit; DefaultAuthor when its Name is empty.
+	Author git.Identity
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 	// HTTPClient is used for GitHub API calls; its transport gets the token
@@ -226,6 +227,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.APIURL == "" {
 		o.APIURL = DefaultAPIURL
+	}
+	if o.Author.Name == "" {
+		o.Author = DefaultAuthor
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -1,7 +1,6 @@
 package bump
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -9,23 +8,22 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
 // gitBackend edits the file in a private clone and pushes; the remote's
 // refusal of a non-fast-forward push is the compare-and-swap.
 type gitBackend struct {
-	remote  string // as given to git
-	display string // without credentials, for messages
-	dir     string // the clone
+	remote  string  // as given to git
+	display string  // without credentials, for messages
+	cmd     git.Cmd // runs git in the clone
 	path    string
 	branch  string
 	token   string
-	env     []string
 	cloned  bool
 	webBase string // https://github.com/owner/name for commit URLs, or ""
 }
@@ -50,17 +48,15 @@ func newGit(opts Options) (*gitBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create work directory: %w", err)
 	}
-	g := &gitBackend{
+	return &gitBackend{
 		remote:  remote,
 		display: displayRemote(remote),
-		dir:     dir,
+		cmd:     git.Cmd{Dir: dir, Isolated: true, Author: opts.Author, Env: authEnv(remote, opts.Token), Secret: opts.Token},
 		path:    opts.Path,
 		branch:  opts.Branch,
 		token:   opts.Token,
 		webBase: githubWebBase(remote),
-	}
-	g.env = gitEnv(remote, opts.Token)
-	return g, nil
+	}, nil
 }
 
 // looksSCP reports the scp-like ssh syntax "user@host:path".
@@ -78,72 +74,35 @@ func githubWebBase(remote string) string {
 	return "https://github.com/" + strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
 }
 
-// gitEnv isolates git from ambient configuration and credentials: no
-// system or global config, no credential helper, no prompts. The token
-// travels as an HTTP header set through the environment, so it is never on
-// a command line where other users or error messages could see it.
-func gitEnv(remote, token string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "GIT_") || k == "SSH_ASKPASS" || k == "LC_ALL" {
-			continue
-		}
-		env = append(env, kv)
+// authEnv sends the token to an HTTPS remote as a Basic authorization header
+// set through the environment, so that it is never on a command line where
+// other users or error messages could see it, and reaches the remote's host
+// only: redirects are not followed.
+func authEnv(remote, token string) []string {
+	u, err := url.Parse(remote)
+	if err != nil || token == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil
 	}
-	env = append(env,
-		"GIT_TERMINAL_PROMPT=0",
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_SSH_COMMAND=ssh -o BatchMode=yes",
-		"GCM_INTERACTIVE=never",
-		"LC_ALL=C",
-		"GIT_AUTHOR_NAME="+Author,
-		"GIT_AUTHOR_EMAIL="+AuthorEmail,
-		"GIT_COMMITTER_NAME="+Author,
-		"GIT_COMMITTER_EMAIL="+AuthorEmail,
-	)
-	if u, err := url.Parse(remote); err == nil && token != "" && (u.Scheme == "https" || u.Scheme == "http") {
-		auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
-		// No redirects: the header must reach the remote's host only.
-		env = append(env,
-			"GIT_CONFIG_COUNT=2",
-			"GIT_CONFIG_KEY_0=http."+u.Scheme+"://"+u.Host+"/.extraHeader",
-			"GIT_CONFIG_VALUE_0=Authorization: Basic "+auth,
-			"GIT_CONFIG_KEY_1=http.followRedirects",
-			"GIT_CONFIG_VALUE_1=false",
-		)
+	auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+	return []string{
+		"GIT_CONFIG_COUNT=2",
+		"GIT_CONFIG_KEY_0=http." + u.Scheme + "://" + u.Host + "/.extraHeader",
+		"GIT_CONFIG_VALUE_0=Authorization: Basic " + auth,
+		"GIT_CONFIG_KEY_1=http.followRedirects",
+		"GIT_CONFIG_VALUE_1=false",
 	}
-	return env
 }
 
-func (g *gitBackend) close() { os.RemoveAll(g.dir) }
+func (g *gitBackend) close() { os.RemoveAll(g.cmd.Dir) }
 
 // git runs a git command in the clone and returns its trimmed stdout.
 func (g *gitBackend) git(ctx context.Context, args ...string) (string, error) {
-	full := append([]string{"-c", "credential.helper=", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=" + os.DevNull}, args...)
-	cmd := exec.CommandContext(ctx, "git", full...)
-	cmd.Dir = g.dir
-	cmd.Env = g.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return stdout.String(), &gitError{args: args, stderr: redact(strings.TrimSpace(stderr.String()+"\n"+stdout.String()), g.token), err: err}
+	out, err := g.cmd.Run(ctx, args...)
+	var gerr *git.Error
+	if errors.As(err, &gerr) {
+		gerr.Output = redact(gerr.Output, g.token)
 	}
-	return strings.TrimSpace(stdout.String()), nil
-}
-
-type gitError struct {
-	args   []string
-	stderr string
-	err    error
-}
-
-func (e *gitError) Error() string {
-	return fmt.Sprintf("git %s: %v: %s", e.args[0], e.err, e.stderr)
+	return out, err
 }
 
 func (g *gitBackend) read(ctx context.Context) ([]byte, string, error) {
@@ -160,7 +119,7 @@ func (g *gitBackend) read(ctx context.Context) ([]byte, string, error) {
 			return nil, "", g.explain("reset", err)
 		}
 	}
-	content, err := os.ReadFile(filepath.Join(g.dir, filepath.FromSlash(g.path)))
+	content, err := os.ReadFile(filepath.Join(g.cmd.Dir, filepath.FromSlash(g.path)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", fmt.Errorf("read %s: not found on branch %s of %s: check GITOPS_PATH", g.path, g.branch, g.display)
 	}
@@ -175,7 +134,7 @@ func (g *gitBackend) read(ctx context.Context) ([]byte, string, error) {
 }
 
 func (g *gitBackend) write(ctx context.Context, content []byte, _ string, message string) (string, string, error) {
-	file := filepath.Join(g.dir, filepath.FromSlash(g.path))
+	file := filepath.Join(g.cmd.Dir, filepath.FromSlash(g.path))
 	info, err := os.Stat(file)
 	if err != nil {
 		return "", "", fmt.Errorf("write %s: %w", g.path, err)
@@ -217,11 +176,11 @@ func rejected(output string) bool {
 
 // explain turns a git failure into one that names the cause and the fix.
 func (g *gitBackend) explain(op string, err error) error {
-	var ge *gitError
+	var ge *git.Error
 	if !errors.As(err, &ge) {
 		return fmt.Errorf("git %s %s: %w", op, g.display, err)
 	}
-	out := ge.stderr
+	out := ge.Output
 	switch {
 	case strings.Contains(out, "Remote branch") && strings.Contains(out, "not found"),
 		strings.Contains(out, "couldn't find remote ref"):

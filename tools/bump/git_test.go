@@ -113,7 +113,7 @@ func TestGitBump(t *testing.T) {
 	if res.Outcome != Committed || res.Commit != runGit(t, f.bare, "rev-parse", "main") {
 		t.Fatalf("Image() = %+v, want a commit at the head of main", res)
 	}
-	if got, want := runGit(t, f.bare, "log", "-1", "--format=%an <%ae>|%s", "main"), Author+" <"+AuthorEmail+">|"+Message(DefaultContainer, opts.Image, false); got != want {
+	if got, want := runGit(t, f.bare, "log", "-1", "--format=%an <%ae>|%s", "main"), DefaultAuthor.Name+" <"+DefaultAuthor.Email+">|"+Message(DefaultContainer, opts.Image, false); got != want {
 		t.Errorf("commit = %q, want %q", got, want)
 	}
 	first := f.file(t)

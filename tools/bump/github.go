@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-github/v62/github"
 
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
@@ -23,6 +24,7 @@ type githubBackend struct {
 	owner, repo         string
 	path, branch, token string
 	api                 string
+	author              git.Identity
 }
 
 func newGitHub(opts Options) (*githubBackend, error) {
@@ -35,7 +37,8 @@ func newGitHub(opts Options) (*githubBackend, error) {
 		client: client,
 		owner:  owner, repo: repo,
 		path: opts.Path, branch: opts.Branch, token: opts.Token,
-		api: client.BaseURL.String(),
+		api:    client.BaseURL.String(),
+		author: opts.Author,
 	}, nil
 }
 
@@ -111,7 +114,7 @@ func (g *githubBackend) write(ctx context.Context, content []byte, version, mess
 		Content: content,
 		SHA:     github.String(version),
 		Branch:  github.String(g.branch),
-		Author:  &github.CommitAuthor{Name: github.String(Author), Email: github.String(AuthorEmail)},
+		Author:  &github.CommitAuthor{Name: github.String(g.author.Name), Email: github.String(g.author.Email)},
 	})
 	if err != nil {
 		return "", "", g.explain(ctx, "write", err)

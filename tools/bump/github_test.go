@@ -13,10 +13,51 @@ import (
 )
 
 // ghFixture is a GitHub server with a gitops repository holding the
-// deployment and a source repository whose history is commits.
+// deployment, and a source history of commits, each the parent of the next.
 type ghFixture struct {
 	srv     *githubtest.Server
 	commits []string
+	history *history
+}
+
+// history answers ancestry questions as `git merge-base --is-ancestor`
+// would, from each commit's parent, and counts the questions.
+type history struct {
+	mu      sync.Mutex
+	parent  map[string]string
+	queries int
+}
+
+func newHistory(commits []string) *history {
+	h := &history{parent: map[string]string{}}
+	for i := 1; i < len(commits); i++ {
+		h.parent[commits[i]] = commits[i-1]
+	}
+	return h
+}
+
+func (h *history) add(commit, parent string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.parent[commit] = parent
+}
+
+func (h *history) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.queries++
+	for c := descendant; c != ""; c = h.parent[c] {
+		if c == ancestor {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (h *history) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.queries
 }
 
 func newGHFixture(t testing.TB, n int, opts ...githubtest.Option) *ghFixture {
@@ -24,16 +65,8 @@ func newGHFixture(t testing.TB, n int, opts ...githubtest.Option) *ghFixture {
 	srv := githubtest.New(t, opts...)
 	srv.AddToken(goodToken, githubtest.Token{Login: "ci", Scopes: []string{"repo"}})
 	srv.CreateRepo(gitopsRepo, "main", map[string]string{DefaultPath: deployment, "README.md": "gitops\n"})
-	srv.CreateRepo(sourceRepo, "main", nil)
 	commits := chain(n)
-	for i, c := range commits {
-		if i == 0 {
-			srv.AddCommit(sourceRepo, c)
-		} else {
-			srv.AddCommit(sourceRepo, c, commits[i-1])
-		}
-	}
-	return &ghFixture{srv: srv, commits: commits}
+	return &ghFixture{srv: srv, commits: commits, history: newHistory(commits)}
 }
 
 // options bumps the image built from commit i.
@@ -44,7 +77,7 @@ func (f *ghFixture) options(i int) Options {
 		APIURL:       f.srv.URL,
 		Image:        imageFor(f.commits[i]),
 		SourceCommit: f.commits[i],
-		Ancestry:     GitHubAncestry{Repo: sourceRepo, Token: goodToken, APIURL: f.srv.URL},
+		Ancestry:     f.history,
 	}
 }
 
@@ -82,8 +115,8 @@ func TestGitHubBump(t *testing.T) {
 	if want := Message(DefaultContainer, opts.Image, true); log[0].Message != want || !strings.HasSuffix(want, " [skip ci]") {
 		t.Errorf("commit message = %q, want %q", log[0].Message, want)
 	}
-	if log[0].Author != Author {
-		t.Errorf("commit author = %q, want %q", log[0].Author, Author)
+	if log[0].Author != DefaultAuthor.Name {
+		t.Errorf("commit author = %q, want %q", log[0].Author, DefaultAuthor.Name)
 	}
 	want, _, err := manifest.Edit([]byte(deployment), manifest.Change{Container: DefaultContainer, Image: opts.Image, SourceCommit: opts.SourceCommit})
 	if err != nil {
@@ -118,14 +151,17 @@ func TestGitHubBump(t *testing.T) {
 		t.Errorf("manifest after two bumps = %q, want the same as after one %q", got, want)
 	}
 
-	// The next commit is newer: one compare call, then the write.
+	// The next commit is newer: one ancestry question, then the write.
 	f.srv.ResetCounts()
 	next, err := Image(ctx, f.options(1))
 	if err != nil || next.Outcome != Committed {
 		t.Fatalf("Image(next commit) = %+v, %v; want a commit", next, err)
 	}
-	if got := f.srv.Count("GET", "/repos/"+sourceRepo+"/compare/"+f.commits[0]+"..."+f.commits[1]); got != 1 {
-		t.Errorf("compare calls = %d (%v), want 1", got, f.srv.Counts())
+	if got := f.history.count(); got != 1 {
+		t.Errorf("ancestry questions = %d, want 1", got)
+	}
+	if got := f.srv.Requests(); got != 2 {
+		t.Errorf("requests for the next commit = %d (%v), want 2 (GET and PUT)", got, f.srv.Counts())
 	}
 }
 
@@ -328,7 +364,7 @@ func TestGitHubGuard(t *testing.T) {
 		t.Errorf("Image(no ancestry) error = %v, want one that suggests BUMP_FORCE", err)
 	}
 
-	f.srv.AddCommit(sourceRepo, strings.Repeat("e", 40), f.commits[0])
+	f.history.add(strings.Repeat("e", 40), f.commits[0])
 	diverged := f.options(1)
 	diverged.SourceCommit, diverged.Image = strings.Repeat("e", 40), imageFor(strings.Repeat("e", 40))
 	if _, err := Image(ctx, diverged); err == nil || !strings.Contains(err.Error(), "diverged") {

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
 // Options configures a run of the gate.
@@ -41,14 +43,12 @@ func All(ctx context.Context, opts Options) error {
 
 // Gofmt reports every tracked or new Go file that gofmt would change.
 func Gofmt(ctx context.Context, root string) error {
-	cmd := exec.CommandContext(ctx, "git", "ls-files", "--cached", "--others", "--exclude-standard", "*.go")
-	cmd.Dir = root
-	out, err := cmd.Output()
+	out, err := git.Cmd{Dir: root}.Run(ctx, "ls-files", "--cached", "--others", "--exclude-standard", "*.go")
 	if err != nil {
 		return fmt.Errorf("list go files: %w", err)
 	}
 	var bad []string
-	for _, name := range strings.Fields(string(out)) {
+	for _, name := range strings.Fields(out) {
 		src, err := os.ReadFile(filepath.Join(root, name))
 		if os.IsNotExist(err) {
 			continue // deleted in the work tree, still in the index

@@ -15,6 +15,8 @@ import (
 type stream struct {
 	src  *source
 	docs []*yaml.Node
+	// nodes are the document nodes that docs are the roots of.
+	nodes []*yaml.Node
 }
 
 func parse(in []byte) (*stream, error) {
@@ -34,6 +36,7 @@ func parse(in []byte) (*stream, error) {
 			root = n.Content[0]
 		}
 		st.docs = append(st.docs, root)
+		st.nodes = append(st.nodes, &n)
 	}
 	return st, nil
 }
@@ -90,6 +93,49 @@ func (k *kustomizeEntry) image() string {
 	}
 	return ref
 }
+
+// Located is the workload of a manifest that holds a container, as YAML
+// nodes, for callers that rewrite a manifest as a whole rather than one
+// value in place (the podman runner adapts a Deployment to run on one
+// machine). Changing the nodes changes Docs.
+type Located struct {
+	// Docs are the document nodes of the whole stream, for encoding it again.
+	Docs []*yaml.Node
+	// Kind is the workload's kind, e.g. Deployment.
+	Kind string
+	// Workload is its root mapping; PodSpec its pod template's spec; and
+	// Container the container's mapping.
+	Workload, PodSpec, Container *yaml.Node
+}
+
+// Locate finds the single workload of in that has a container named
+// container, with the same rules and errors as Read.
+func Locate(in []byte, container string) (Located, error) {
+	st, err := parse(in)
+	if err != nil {
+		return Located{}, err
+	}
+	t, err := st.locate(container)
+	if err != nil {
+		return Located{}, err
+	}
+	if t.kustomize != nil {
+		return Located{}, fmt.Errorf("%w: container %q is named in a kustomization's images, not in a workload", ErrNoWorkload, container)
+	}
+	root := st.docs[t.doc]
+	_, podSpec := lookup(t.template, "spec")
+	return Located{Docs: st.nodes, Kind: scalarAt(root, "kind"), Workload: root, PodSpec: podSpec, Container: t.container}, nil
+}
+
+// Lookup follows keys through mappings from n and returns the value node,
+// or nil where a step is missing.
+func Lookup(n *yaml.Node, keys ...string) *yaml.Node {
+	_, v := lookup(n, keys...)
+	return v
+}
+
+// Scalar is the value of the scalar reached from n by keys, or "".
+func Scalar(n *yaml.Node, keys ...string) string { return scalarAt(n, keys...) }
 
 // locate finds the single container (or kustomization images entry) named
 // container in the stream.

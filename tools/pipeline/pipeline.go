@@ -15,17 +15,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
+	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
-	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/podman"
-	"github.com/andrelair-platform/platform-demo/tools/publish"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
-	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // LocalVerifyInterval is the verify interval of the local loop when
@@ -265,6 +267,7 @@ func (p *Pipeline) InitGitops(ctx context.Context) error {
 	}
 	created, err := gitops.Init(ctx, gitops.Options{
 		Dir: p.s.LocalGitopsDir(), Seed: filepath.Join(p.s.Root, "gitops"), Branch: p.s.GitopsBranch,
+		Author: bump.DefaultAuthor,
 	})
 	if created {
 		p.log.Info("created the local gitops repository", "dir", p.s.LocalGitopsDir())

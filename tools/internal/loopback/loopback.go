@@ -3,9 +3,21 @@
 package loopback
 
 import (
+	"fmt"
 	"net"
 	"strings"
 )
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a process about to be told to listen on it.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
 
 // Host reports whether hostport names this machine: localhost, an address
 // in 127.0.0.0/8, or ::1. It accepts a bare host, host:port, [v6]:port and

@@ -5,14 +5,12 @@
 package gitops
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
 // Options names the repository and its seed.
@@ -23,6 +21,9 @@ type Options struct {
 	Seed string
 	// Branch is the branch to create (main).
 	Branch string
+	// Author authors the seed commit; the pipeline passes the bump's
+	// identity, so that every commit of the local repository has one author.
+	Author git.Identity
 }
 
 // Init creates the bare repository with one commit of opts.Seed, unless it
@@ -46,15 +47,21 @@ func Init(ctx context.Context, opts Options) (bool, error) {
 	if err := os.CopyFS(work, os.DirFS(opts.Seed)); err != nil {
 		return false, fmt.Errorf("copy %s into the local gitops repository: %w", opts.Seed, err)
 	}
-	steps := [][]string{
-		{"-C", work, "init", "-q", "-b", opts.Branch},
-		{"-C", work, "add", "-A"},
-		{"-C", work, "-c", "user.name=platform-demo-bot", "-c", "user.email=platform-demo-bot@users.noreply.github.com",
-			"commit", "-q", "-m", "Seed the local gitops repository from gitops/"},
-		{"clone", "-q", "--bare", work, bare},
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return false, fmt.Errorf("create local gitops repository: %w", err)
 	}
-	for _, args := range steps {
-		if _, err := Git(ctx, "", args...); err != nil {
+	author := opts.Author
+	if author.Name == "" {
+		author = git.Identity{Name: "local gitops", Email: "local-gitops@localhost"}
+	}
+	cmd := git.Cmd{Dir: work, Isolated: true, Author: author}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", opts.Branch},
+		{"add", "-A"},
+		{"commit", "-q", "-m", "Seed the local gitops repository from gitops/"},
+		{"clone", "-q", "--bare", work, bare},
+	} {
+		if _, err := cmd.Run(ctx, args...); err != nil {
 			return false, fmt.Errorf("create local gitops repository: %w", err)
 		}
 	}
@@ -70,33 +77,14 @@ func Init(ctx context.Context, opts Options) (bool, error) {
 // Read returns the file at path on branch of the repository at dir, and the
 // branch's head commit.
 func Read(ctx context.Context, dir, branch, path string) ([]byte, string, error) {
-	head, err := Git(ctx, dir, "rev-parse", "--verify", "refs/heads/"+branch)
+	cmd := git.Cmd{Dir: dir, Isolated: true}
+	head, err := cmd.Run(ctx, "rev-parse", "--verify", "refs/heads/"+branch)
 	if err != nil {
 		return nil, "", fmt.Errorf("read branch %s of %s: %w", branch, dir, err)
 	}
-	head = strings.TrimSpace(head)
-	content, err := Git(ctx, dir, "show", head+":"+path)
+	content, err := cmd.Output(ctx, "show", head+":"+path)
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s at %s of %s: %w", path, head[:7], dir, err)
 	}
-	return []byte(content), head, nil
-}
-
-// Git runs git with a clean configuration (no system or global config, so a
-// user's commit signing or hooks cannot break the seed commit; no prompts)
-// and returns its standard output.
-func Git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			return "", fmt.Errorf("git %s: %s", args[len(args)-1], strings.TrimSpace(stderr.String()))
-		}
-		return "", fmt.Errorf("git: %w", err)
-	}
-	return stdout.String(), nil
+	return content, head, nil
 }

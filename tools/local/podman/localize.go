@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
-	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
+
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
 // loopbackIP is the only host address Play publishes ports on.
@@ -83,41 +83,15 @@ func localize(in []byte, l local) (localized, error) {
 		}
 	}
 
-	cur, err := manifest.Read(in, l.container)
+	loc, err := manifest.Locate(in, l.container)
 	if err != nil {
 		return localized{}, fmt.Errorf("localize manifest: %w", err)
 	}
-	res.image = cur.Image
-
-	var docs []*yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(in))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return localized{}, fmt.Errorf("localize manifest: decode YAML: %w", err)
-		}
-		docs = append(docs, &doc)
+	if loc.Kind != "Deployment" {
+		return localized{}, fmt.Errorf("localize manifest: container %q is in a %s, not a Deployment", l.container, loc.Kind)
 	}
-
-	var dep, pod *yaml.Node
-	var target *yaml.Node
-	for _, doc := range docs {
-		if len(doc.Content) == 0 || scalar(doc.Content[0], "kind") != "Deployment" {
-			continue
-		}
-		p := lookup(doc.Content[0], "spec", "template", "spec")
-		if c := findContainer(p, l.container); c != nil {
-			dep, pod, target = doc.Content[0], p, c
-			break
-		}
-	}
-	if dep == nil {
-		return localized{}, fmt.Errorf("localize manifest: no Deployment with a container named %q", l.container)
-	}
+	dep, pod, target := loc.Workload, loc.PodSpec, loc.Container
+	res.image = scalar(target, "image")
 
 	meta := lookup(dep, "metadata")
 	res.name = scalar(meta, "name")
@@ -185,7 +159,7 @@ func localize(in []byte, l local) (localized, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	for _, doc := range docs {
+	for _, doc := range loc.Docs {
 		if err := enc.Encode(doc); err != nil {
 			return localized{}, fmt.Errorf("localize manifest: encode YAML: %w", err)
 		}
@@ -197,46 +171,11 @@ func localize(in []byte, l local) (localized, error) {
 	return res, nil
 }
 
-// findContainer returns the container named name in a pod spec, or nil.
-func findContainer(pod *yaml.Node, name string) *yaml.Node {
-	seq := lookup(pod, "containers")
-	if seq == nil || seq.Kind != yaml.SequenceNode {
-		return nil
-	}
-	for _, c := range seq.Content {
-		if scalar(c, "name") == name {
-			return c
-		}
-	}
-	return nil
-}
-
 // lookup follows keys through mappings and returns the value node, or nil.
-func lookup(n *yaml.Node, keys ...string) *yaml.Node {
-	for _, k := range keys {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				next = n.Content[i+1]
-				break
-			}
-		}
-		n = next
-	}
-	return n
-}
+func lookup(n *yaml.Node, keys ...string) *yaml.Node { return manifest.Lookup(n, keys...) }
 
 // scalar is the value of the scalar at key in mapping n, or "".
-func scalar(n *yaml.Node, key string) string {
-	v := lookup(n, key)
-	if v == nil || v.Kind != yaml.ScalarNode {
-		return ""
-	}
-	return v.Value
-}
+func scalar(n *yaml.Node, key string) string { return manifest.Scalar(n, key) }
 
 // set gives key the scalar value with tag (!!str or !!int) in mapping m,
 // adding the key at the end when it is missing. The tag makes the encoder

@@ -15,10 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +24,7 @@ import (
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/readyz"
 )
 
 // ErrNotInstalled reports that podman or runc is missing.
@@ -133,7 +131,7 @@ func Play(ctx context.Context, opts Options) (Pod, error) {
 		return Pod{}, err
 	}
 	if opts.HostPort == 0 {
-		if opts.HostPort, err = freePort(); err != nil {
+		if opts.HostPort, err = loopback.FreePort(); err != nil {
 			return Pod{}, err
 		}
 	}
@@ -270,39 +268,18 @@ func (p *Pod) names(ctx context.Context, podID, container string) error {
 	return nil
 }
 
-// waitReady polls /readyz on the published port until it answers 200, and
-// fails early when the container stops or restarts. Polling is the only
-// signal the service gives; podman 4.3 ignores readinessProbe.
+// waitReady waits until /readyz answers 200 on the published port, and
+// fails early when the container stops or restarts; podman 4.3 ignores
+// readinessProbe. Inspecting the container costs a podman process, so it
+// runs once a second.
 func (p *Pod) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not ready after %s", timeout))
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	readyz := p.URL + "/readyz"
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	lastCheck := time.Now()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		// Inspecting costs a podman process, so it runs once a second.
-		if time.Since(lastCheck) > time.Second {
-			lastCheck = time.Now()
-			if err := p.running(ctx); err != nil {
-				return fmt.Errorf("pod %s not ready: %w; its log:\n%s", p.Name, err, p.logs())
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("pod %s not ready after %s on %s; its log:\n%s", p.Name, timeout, readyz, p.logs())
-		case <-tick.C:
-		}
+	err := readyz.Wait(ctx, p.URL+"/readyz", readyz.Options{Interval: 50 * time.Millisecond, Alive: p.running, AliveEvery: time.Second})
+	if err != nil {
+		return fmt.Errorf("pod %s: %w; its log:\n%s", p.Name, err, p.logs())
 	}
+	return nil
 }
 
 // running fails when the serving container has stopped or been restarted.
@@ -405,13 +382,4 @@ func lookPath(podman string) (string, error) {
 func loopbackImage(image string) bool {
 	host, _, _ := strings.Cut(image, "/")
 	return loopback.Host(host)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", loopbackIP+":0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

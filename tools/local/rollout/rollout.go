@@ -24,6 +24,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/readyz"
 )
 
 // Options configures a Rollout.
@@ -209,7 +212,7 @@ type instance struct {
 }
 
 func (r *Rollout) launch(spec Spec, bin string, imageEnv []string) (*instance, error) {
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -259,33 +262,21 @@ func (in *instance) alive() bool {
 	}
 }
 
-// waitReady polls /readyz until it answers 200, the process exits, or the
-// timeout passes. Polling is the only signal the service gives; the interval
-// is short because startup takes tens of milliseconds.
+// waitReady waits until the process answers /readyz with 200, exits, or
+// the timeout passes.
 func (in *instance) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not ready after %s", timeout))
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	readyz := in.url.String() + "/readyz"
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+	err := readyz.Wait(ctx, in.url.String()+"/readyz", readyz.Options{Alive: func(context.Context) error {
+		if in.alive() {
+			return nil
 		}
-		select {
-		case <-in.done:
-			return fmt.Errorf("process exited before it was ready (%v); its log: %s", in.err, in.tail())
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s on %s; its log: %s", timeout, readyz, in.tail())
-		case <-tick.C:
-		}
+		return fmt.Errorf("process exited before it was ready (%v)", in.err)
+	}})
+	if err != nil {
+		return fmt.Errorf("%w; its log: %s", err, in.tail())
 	}
+	return nil
 }
 
 // stop sends SIGTERM and waits for exit, killing after grace.
@@ -312,15 +303,6 @@ func (in *instance) tail() string {
 		b = b[len(b)-max:]
 	}
 	return fmt.Sprintf("%s\n%s", in.log, b)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

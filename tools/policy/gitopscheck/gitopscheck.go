@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
