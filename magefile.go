@@ -19,12 +19,12 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bench"
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
-	"github.com/andrelair-platform/platform-demo/tools/gate"
 	"github.com/andrelair-platform/platform-demo/tools/compile"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
-	"github.com/andrelair-platform/platform-demo/tools/pipeline"
+	"github.com/andrelair-platform/platform-demo/tools/gate"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 )
 
 // modules are the workspace modules with packages; the root module holds

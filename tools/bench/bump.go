@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
@@ -148,35 +147,8 @@ func firstErr(errs []error) error {
 	return nil
 }
 
-// startGitHub starts githubtest's server outside a test. The server only
-// needs a place to register its shutdown; the returned function runs it.
+// startGitHub starts githubtest's server; the returned function stops it.
 func startGitHub() (*githubtest.Server, func()) {
-	c := &cleanups{}
-	return githubtest.New(c), c.run
-}
-
-// cleanups stands in for the testing.TB githubtest.New takes, providing the
-// two methods it calls. Any other method would panic on the nil embedded
-// interface, which githubtest does not call.
-type cleanups struct {
-	testing.TB
-	mu  sync.Mutex
-	fns []func()
-}
-
-func (c *cleanups) Helper() {}
-
-func (c *cleanups) Cleanup(f func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.fns = append(c.fns, f)
-}
-
-func (c *cleanups) run() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.fns) - 1; i >= 0; i-- {
-		c.fns[i]()
-	}
-	c.fns = nil
+	gh := githubtest.New()
+	return gh, gh.Close
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
@@ -27,7 +26,7 @@ func (b *bencher) verify(ctx context.Context) error {
 		oldCommit = "1111111111111111111111111111111111111111"
 		newCommit = "2222222222222222222222222222222222222222"
 	)
-	interval := pipeline.LocalVerifyInterval
+	interval := verify.LocalInterval
 	// flipped makes the new commit live.
 	var flipped atomic.Bool
 	// seen is when the server first answered with the new commit: the

@@ -22,7 +22,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
@@ -31,7 +33,6 @@ const (
 	DefaultPath        = "manifests/platform-demo/00-deployment.yaml"
 	DefaultBranch      = "main"
 	DefaultContainer   = "platform-demo"
-	DefaultAPIURL      = "https://api.github.com/"
 	DefaultMaxAttempts = 5
 	// DefaultGitMaxAttempts is higher because a git round (fetch, commit,
 	// push) holds the race window open far longer than an API round trip.
@@ -68,7 +69,7 @@ type Options struct {
 	Token string
 	// APIURL is the GitHub API root, used as the client's base URL as
 	// given (GitHub Enterprise and Gitea serve the same API under their own
-	// path); DefaultAPIURL when empty.
+	// path); forge.DefaultAPIURL when empty.
 	APIURL string
 	// Image is the new image reference, "repo:tag" or, to pin the digest,
 	// "repo:tag@sha256:...".
@@ -187,6 +188,10 @@ func (e *waitError) Unwrap() error { return e.err }
 
 var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 
+// TokenRule is what a real GITOPS_TOKEN looks like: Image refuses a token
+// that cannot be one before it sends anything.
+var TokenRule = secret.Rule{Name: "GITOPS_TOKEN", MinLen: forge.MinTokenLen}
+
 // Image sets the image of a container in a gitops repository and commits
 // the change.
 func Image(ctx context.Context, opts Options) (Result, error) {
@@ -225,9 +230,6 @@ func (o Options) withDefaults() Options {
 	if o.Container == "" {
 		o.Container = DefaultContainer
 	}
-	if o.APIURL == "" {
-		o.APIURL = DefaultAPIURL
-	}
 	if o.Author.Name == "" {
 		o.Author = DefaultAuthor
 	}
@@ -248,6 +250,12 @@ func (o Options) validate() error {
 	}
 	if o.SourceCommit != "" && !shaPattern.MatchString(o.SourceCommit) {
 		return fmt.Errorf("bump: source commit %q is not a full commit sha (40 hex characters)", o.SourceCommit)
+	}
+	if err := TokenRule.Check(o.Token); err != nil {
+		return err
+	}
+	if IsGitHubRepo(o.Repo) && o.Token == "" {
+		return fmt.Errorf("bump: no credentials to write %s: set GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY (a GitHub App installed on the repository), or GITOPS_TOKEN (docs/runbook.md, step 2)", o.Repo)
 	}
 	return nil
 }

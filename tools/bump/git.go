@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
@@ -42,7 +43,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	// The token travels as a Basic header: over plain http to another
 	// machine anyone on the way could read it, so refuse as the API path does.
 	if u, err := url.Parse(remote); err == nil && u.Scheme == "http" && opts.Token != "" && !loopback.Host(u.Host) {
-		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", displayRemote(remote))
+		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", forge.Display(remote))
 	}
 	dir, err := os.MkdirTemp("", "bump-gitops-*")
 	if err != nil {
@@ -50,7 +51,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	}
 	return &gitBackend{
 		remote:  remote,
-		display: displayRemote(remote),
+		display: forge.Display(remote),
 		cmd:     git.Cmd{Dir: dir, Isolated: true, Author: opts.Author, Env: authEnv(remote, opts.Token), Secret: opts.Token},
 		path:    opts.Path,
 		branch:  opts.Branch,
@@ -187,7 +188,7 @@ func (g *gitBackend) explain(op string, err error) error {
 		return fmt.Errorf("git %s %s: branch %q not found: check GITOPS_BRANCH (%s)", op, g.display, g.branch, firstLine(out))
 	case strings.Contains(out, "Authentication failed"), strings.Contains(out, "could not read Username"),
 		strings.Contains(out, "terminal prompts disabled"), strings.Contains(out, "401"), strings.Contains(out, "403"):
-		return fmt.Errorf("git %s %s: authentication failed with %s: set GITOPS_TOKEN to a token with write access to the repository (%s)", op, g.display, describeToken(g.token), firstLine(out))
+		return fmt.Errorf("git %s %s: authentication failed with %s: set GITOPS_TOKEN to a token with write access to the repository (%s)", op, g.display, forge.Describe(g.token), firstLine(out))
 	case strings.Contains(out, "not found"), strings.Contains(out, "does not exist"),
 		strings.Contains(out, "does not appear to be a git repository"):
 		return fmt.Errorf("git %s %s: repository not found or not accessible: check GITOPS_REPO (%s)", op, g.display, firstLine(out))

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/forge"
 )
 
 // runGit runs git for a test fixture, isolated from the user's config.
@@ -289,7 +291,7 @@ func TestGitPlainHTTPToken(t *testing.T) {
 				t.Fatalf("newGit(%q) error = nil, want a refusal of plain http", tt.remote)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, "https://") || !strings.Contains(msg, displayRemote(tt.remote)) {
+			if !strings.Contains(msg, "https://") || !strings.Contains(msg, forge.Display(tt.remote)) {
 				t.Errorf("newGit(%q) error = %q, want it to name the remote and ask for https://", tt.remote, msg)
 			}
 			if strings.Contains(msg, token) || strings.Contains(msg, "hunter2") {

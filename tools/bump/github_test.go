@@ -62,7 +62,8 @@ func (h *history) count() int {
 
 func newGHFixture(t testing.TB, n int, opts ...githubtest.Option) *ghFixture {
 	t.Helper()
-	srv := githubtest.New(t, opts...)
+	srv := githubtest.New(opts...)
+	t.Cleanup(srv.Close)
 	srv.AddToken(goodToken, githubtest.Token{Login: "ci", Scopes: []string{"repo"}})
 	srv.CreateRepo(gitopsRepo, "main", map[string]string{DefaultPath: deployment, "README.md": "gitops\n"})
 	commits := chain(n)
@@ -297,10 +298,8 @@ func TestGitHubErrors(t *testing.T) {
 		modify func(*Options)
 		want   []string
 	}{
-		{"bad fine-grained token", func(o *Options) { o.Token = fineGrained }, []string{"401", "Bad credentials", "fine-grained", "classic personal access token with the repo scope"}},
-		{"token stored as a dash", func(o *Options) { o.Token = "-" }, []string{"401", "1 characters", "gh secret set"}},
-		{"no token", func(o *Options) { o.Token = "" }, []string{"401", "GITOPS_TOKEN"}},
-		{"fine-grained without write", func(o *Options) { o.Token = fgReadOnly }, []string{"403", "Contents: read and write"}},
+		{"bad fine-grained token", func(o *Options) { o.Token = fineGrained }, []string{"401", "Bad credentials", "fine-grained", "classic PAT with the repo scope"}},
+		{"fine-grained without write", func(o *Options) { o.Token = fgReadOnly }, []string{"403", "Contents: Read and write"}},
 		{"classic without repo scope", func(o *Options) { o.Token = noScope }, []string{"403", "repo scope", "read:packages"}},
 		{"no push access", func(o *Options) { o.Token = readOnly }, []string{"403", "push access"}},
 		{"repository not found", func(o *Options) { o.Repo = "acme/nope" }, []string{"404", "repository acme/nope not found", "GITOPS_REPO"}},
@@ -332,6 +331,47 @@ func TestGitHubErrors(t *testing.T) {
 			}
 			if got := f.srv.Count("PUT", contentsPath); got > 1 {
 				t.Errorf("PUTs = %d, want at most 1: auth errors must not be retried", got)
+			}
+		})
+	}
+}
+
+// TestGitHubRefusesFakeTokens guards the seed's costliest trap: a token
+// that cannot be real (`gh secret set --body -` stores "-") is refused with
+// the fix spelled out, before any request, and the message is not mangled
+// by redacting the one-character value.
+func TestGitHubRefusesFakeTokens(t *testing.T) {
+	const fix = `printf '%s' "$VALUE" | gh secret set GITOPS_TOKEN`
+	tests := []struct {
+		name, token string
+		want        []string
+	}{
+		{"empty", "", []string{"no credentials to write acme/gitops", "GITOPS_APP_ID", "GITOPS_TOKEN"}},
+		{"dash", "-", []string{`GITOPS_TOKEN is the literal "-" (1 character)`, "`gh secret set GITOPS_TOKEN --body -` stores", fix}},
+		{"dash and newline", "-\n", []string{`the literal "-\n"`, fix}},
+		{"trailing newline", goodToken + "\n", []string{"ends with a newline", "`echo", fix}},
+		{"quoted", `"` + goodToken + `"`, []string{"wrapped in quotes", fix}},
+		{"placeholder", "changeme", []string{"too short to be real", fix}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newGHFixture(t, 1)
+			opts := f.options(0)
+			opts.Token = tt.token
+			_, err := Image(context.Background(), opts)
+			if err == nil {
+				t.Fatal("Image() succeeded, want the token refused")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Image() error = %q\nwant it to mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "***") {
+				t.Errorf("Image() error = %q: redaction rewrote the message", err)
+			}
+			if n := f.srv.Requests(); n != 0 {
+				t.Errorf("requests = %d (%v), want 0: the token must be refused before anything is sent", n, f.srv.Counts())
 			}
 		})
 	}

@@ -1,51 +1,55 @@
-// Package compile builds the service binary with the same flags the image
-// build uses, for running it on the host.
+// Package compile builds the service binary for this machine, with the
+// flags and environment .ko.yaml gives the image's build, so that `mage
+// build` runs what `mage publish` ships.
 package compile
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-)
 
-// ServicePackage is the service's package, relative to the workspace root.
-const ServicePackage = "./services/platform-demo"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
+)
 
 // Options says what to build and how to stamp it.
 type Options struct {
-	// Root is the workspace root (the directory holding go.work).
+	// Root is the workspace root: it holds .ko.yaml and go.work.
 	Root string
-	// Package is the package to build, relative to Root; ServicePackage when empty.
-	Package string
-	// Output is the path of the binary to write.
+	// Main is the main package, relative to Root, as .ko.yaml's builds entry
+	// names it; publish.DefaultMain when empty.
+	Main string
+	// Output is the path of the binary to write, absolute or relative to Root.
 	Output string
 	// LDFlags are the linker flags, from buildinfo.LDFlags.
 	LDFlags string
 }
 
-// Binary runs go build -trimpath with opts.LDFlags and returns the absolute
-// path of the binary.
+// Binary runs `go build` with .ko.yaml's flags and environment and
+// opts.LDFlags, and returns the absolute path of the binary.
 func Binary(ctx context.Context, opts Options) (string, error) {
-	pkg := opts.Package
-	if pkg == "" {
-		pkg = ServicePackage
-	}
-	out, err := filepath.Abs(filepath.Join(opts.Root, opts.Output))
-	if filepath.IsAbs(opts.Output) {
-		out, err = opts.Output, nil
-	}
+	b, err := publish.BuildSettings(opts.Root, opts.Main)
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", pkg, err)
+		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", opts.LDFlags, "-o", out, pkg)
-	cmd.Dir = opts.Root
+	out := opts.Output
+	if !filepath.IsAbs(out) {
+		if out, err = filepath.Abs(filepath.Join(opts.Root, out)); err != nil {
+			return "", fmt.Errorf("build %s: %w", b.Package, err)
+		}
+	}
+	args := append([]string{"build"}, b.Flags...)
+	args = append(args, "-ldflags", opts.LDFlags, "-o", out, b.Package)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = b.Dir
+	cmd.Env = append(os.Environ(), b.Env...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("go build %s: %w\n%s", b.Package, err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
 }

@@ -15,22 +15,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// Defaults for settings a user may leave unset.
-const (
-	DefaultGitopsPath      = "manifests/platform-demo/00-deployment.yaml"
-	DefaultGitopsBranch    = "main"
-	DefaultGitopsContainer = "platform-demo"
-	DefaultGitHubAPIURL    = "https://api.github.com/"
-	DefaultRegistryAddr    = "127.0.0.1:5055"
-	DefaultLocalAddr       = "127.0.0.1:8080"
-	DefaultPlatforms       = "linux/amd64"
-	// LocalImageName is the repository name of the service in the embedded registry.
-	LocalImageName = "platform-demo"
-)
+// LocalImageName is the repository name of the service in the embedded
+// registry.
+const LocalImageName = "platform-demo"
 
 // Settings is everything a pipeline run needs, resolved from the environment.
 type Settings struct {
@@ -96,9 +93,43 @@ type Settings struct {
 	// LocalRuntime is "process" (default) or "podman" (LOCAL_RUNTIME).
 	LocalRuntime string
 
-	// Sources records, for each variable name the settings read, whether the
-	// value came from the environment or a default. Doctor prints it.
-	Sources map[string]Source
+	// Vars records every variable Load read: its value, where the value
+	// came from, and whether it is a secret. Doctor prints it.
+	Vars []Var
+}
+
+// Var is one environment variable as Load read it.
+type Var struct {
+	// Name is the variable, e.g. GITOPS_PATH.
+	Name string
+	// Value is the value in effect: from the environment, else the default.
+	Value string
+	// Source says where Value came from.
+	Source Source
+	// Secret values are shown only as a prefix and a length.
+	Secret bool
+}
+
+// Shown is the value as a report may show it: a secret masked, a URL
+// without its user information, "(unset)" for nothing.
+func (v Var) Shown() string {
+	switch {
+	case v.Secret:
+		return secret.Mask(v.Value)
+	case v.Value == "":
+		return "(unset)"
+	}
+	return forge.Display(v.Value)
+}
+
+// Var returns the record of the named variable, and whether Load read it.
+func (s Settings) Var(name string) (Var, bool) {
+	for _, v := range s.Vars {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Var{}, false
 }
 
 // Source says where a setting's value came from.
@@ -149,16 +180,11 @@ func (s Settings) Mode() string {
 	}
 }
 
-// IsGitHubRepo reports whether a GITOPS_REPO value names a repository on the
-// GitHub API (owner/name) rather than a git URL or path. It is the bump's own
-// rule, so doctor and the bump never disagree about the backend.
-func IsGitHubRepo(repo string) bool { return bump.IsGitHubRepo(repo) }
-
 // Load resolves Settings from lookup (os.LookupEnv in the magefile). root is
 // the repository root. It fails with every problem found, each naming the
 // variable and the fix.
 func Load(lookup func(string) (string, bool), root string) (Settings, error) {
-	l := loader{lookup: lookup, sources: map[string]Source{}}
+	l := loader{lookup: lookup}
 	s := Settings{
 		Root:        root,
 		StateDir:    l.str("PIPELINE_STATE_DIR", filepath.Join(root, ".state")),
@@ -168,36 +194,62 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		StepSummary: l.str("GITHUB_STEP_SUMMARY", ""),
 
 		Registry:         l.str("KO_DOCKER_REPO", ""),
-		RegistryAddr:     l.str("LOCAL_REGISTRY_ADDR", DefaultRegistryAddr),
+		RegistryAddr:     l.str("LOCAL_REGISTRY_ADDR", registry.DefaultAddr),
 		RegistryUsername: l.str("REGISTRY_USERNAME", ""),
 		RegistryPassword: l.secret("REGISTRY_PASSWORD"),
-		Platforms:        splitList(l.str("PLATFORMS", DefaultPlatforms)),
+		Platforms:        splitList(l.str("PLATFORMS", "")),
 		Base:             l.str("PUBLISH_BASE", ""),
 
 		GitopsRepo:      l.str("GITOPS_REPO", ""),
-		GitopsPath:      l.str("GITOPS_PATH", DefaultGitopsPath),
-		GitopsBranch:    l.str("GITOPS_BRANCH", DefaultGitopsBranch),
-		GitopsContainer: l.str("GITOPS_CONTAINER", DefaultGitopsContainer),
+		GitopsPath:      l.str("GITOPS_PATH", bump.DefaultPath),
+		GitopsBranch:    l.str("GITOPS_BRANCH", bump.DefaultBranch),
+		GitopsContainer: l.str("GITOPS_CONTAINER", bump.DefaultContainer),
 		GitopsToken:     l.secret("GITOPS_TOKEN"),
-		GitHubAPIURL:    l.str("GITHUB_API_URL", DefaultGitHubAPIURL),
+		GitHubAPIURL:    l.str("GITHUB_API_URL", forge.DefaultAPIURL),
 		BumpForce:       l.flag("BUMP_FORCE"),
 		BumpDryRun:      l.flag("BUMP_DRY_RUN"),
 
 		VerifyURL:         l.str("VERIFY_URL", ""),
-		VerifyConsecutive: l.integer("VERIFY_CONSECUTIVE", 3),
-		VerifyInterval:    l.duration("VERIFY_INTERVAL", 2*time.Second),
-		VerifyTimeout:     l.duration("VERIFY_TIMEOUT", 10*time.Minute),
+		VerifyConsecutive: l.integer("VERIFY_CONSECUTIVE", verify.DefaultConsecutive),
+		VerifyTimeout:     l.duration("VERIFY_TIMEOUT", verify.DefaultTimeout),
 
 		ArgoServer: l.str("ARGOCD_SERVER", ""),
 		ArgoToken:  l.secret("ARGOCD_AUTH_TOKEN"),
 		ArgoApp:    l.str("ARGOCD_APP", ""),
 
-		LocalAddr:    l.str("LOCAL_ADDR", DefaultLocalAddr),
+		LocalAddr:    l.str("LOCAL_ADDR", rollout.DefaultAddr),
 		LocalRuntime: l.str("LOCAL_RUNTIME", "process"),
 	}
+	// The local rollout goes live in milliseconds: poll it faster unless
+	// told otherwise.
+	interval := verify.DefaultInterval
+	if s.LocalGitops() {
+		interval = verify.LocalInterval
+	}
+	s.VerifyInterval = l.duration("VERIFY_INTERVAL", interval)
 	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
 	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
-	s.Sources = l.sources
+
+	tokenRule := bump.TokenRule
+	tokenRule.Repo = s.SourceRepo
+	registryRule := secret.Rule{Name: "REGISTRY_PASSWORD", MinLen: 8, Repo: s.SourceRepo}
+	if strings.HasPrefix(s.Registry, "ghcr.io/") {
+		registryRule.MinLen = forge.MinTokenLen
+	}
+	for _, c := range []struct {
+		rule  secret.Rule
+		value string
+	}{
+		{tokenRule, s.GitopsToken},
+		{registryRule, s.RegistryPassword},
+		{secret.Rule{Name: "ARGOCD_AUTH_TOKEN", MinLen: 20, Repo: s.SourceRepo}, s.ArgoToken},
+	} {
+		if err := c.rule.Check(c.value); err != nil {
+			l.errs = append(l.errs, err)
+		}
+	}
+	s.Vars = l.vars
+	sort.Slice(s.Vars, func(i, j int) bool { return s.Vars[i].Name < s.Vars[j].Name })
 
 	errs := l.errs
 	if s.InActions {
@@ -238,38 +290,32 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 // ArgoConfigured reports whether the post-bump Argo CD refresh is on.
 func (s Settings) ArgoConfigured() bool { return s.ArgoServer != "" }
 
-// Names lists the variables Load reads, sorted, for doctor's report.
-func (s Settings) Names() []string {
-	names := make([]string, 0, len(s.Sources))
-	for n := range s.Sources {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 type loader struct {
-	lookup  func(string) (string, bool)
-	sources map[string]Source
-	errs    []error
+	lookup func(string) (string, bool)
+	vars   []Var
+	errs   []error
 }
 
 func (l *loader) str(name, def string) string {
 	if v, ok := l.lookup(name); ok && v != "" {
-		l.sources[name] = FromEnv
+		l.vars = append(l.vars, Var{Name: name, Value: v, Source: FromEnv})
 		return v
 	}
+	src := FromDefault
 	if def == "" {
-		l.sources[name] = Unset
-	} else {
-		l.sources[name] = FromDefault
+		src = Unset
 	}
+	l.vars = append(l.vars, Var{Name: name, Value: def, Source: src})
 	return def
 }
 
 // secret keeps the value exactly as given: a trailing newline in a token is
-// a real fault doctor reports, not something to trim away silently.
-func (l *loader) secret(name string) string { return l.str(name, "") }
+// a real fault that Load reports, not something to trim away silently.
+func (l *loader) secret(name string) string {
+	v := l.str(name, "")
+	l.vars[len(l.vars)-1].Secret = true
+	return v
+}
 
 func (l *loader) flag(name string) bool {
 	v := l.str(name, "")

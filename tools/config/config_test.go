@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -70,42 +73,75 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadDefaultsAndSources(t *testing.T) {
-	s, err := Load(lookup(map[string]string{"VERIFY_INTERVAL": "200ms", "GITOPS_TOKEN": "ghp_x\n"}), "/repo")
+	const token = "ghp_SENTINEL1234567890abcdefghijklmnopqr"
+	s, err := Load(lookup(map[string]string{"VERIFY_TIMEOUT": "2m", "GITOPS_TOKEN": token, "GITOPS_REPO": "o/gitops"}), "/repo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.VerifyInterval != 200*time.Millisecond || s.VerifyTimeout != 10*time.Minute || s.VerifyConsecutive != 3 {
-		t.Errorf("verify settings = %s/%s/%d, want 200ms/10m0s/3", s.VerifyInterval, s.VerifyTimeout, s.VerifyConsecutive)
+	if s.VerifyInterval != verify.DefaultInterval || s.VerifyTimeout != 2*time.Minute || s.VerifyConsecutive != verify.DefaultConsecutive {
+		t.Errorf("verify settings = %s/%s/%d, want %s/2m0s/%d", s.VerifyInterval, s.VerifyTimeout, s.VerifyConsecutive, verify.DefaultInterval, verify.DefaultConsecutive)
 	}
-	// A token with a newline is kept as is so that doctor can report it.
-	if s.GitopsToken != "ghp_x\n" {
-		t.Errorf("GitopsToken was altered (length %d, want 6)", len(s.GitopsToken))
+	tests := []struct {
+		name   string
+		source Source
+		shown  string
+	}{
+		{"VERIFY_TIMEOUT", FromEnv, "2m"},
+		{"GITOPS_PATH", FromDefault, bump.DefaultPath},
+		{"KO_DOCKER_REPO", Unset, "(unset)"},
+		{"GITOPS_TOKEN", FromEnv, "ghp_… (40 characters)"},
 	}
-	for name, want := range map[string]Source{"VERIFY_INTERVAL": FromEnv, "GITOPS_PATH": FromDefault, "KO_DOCKER_REPO": Unset} {
-		if got := s.Sources[name]; got != want {
-			t.Errorf("Sources[%q] = %q, want %q", name, got, want)
+	for _, tt := range tests {
+		v, ok := s.Var(tt.name)
+		if !ok || v.Source != tt.source || v.Shown() != tt.shown {
+			t.Errorf("Var(%q) = %+v (shown %q), %v; want source %q shown %q", tt.name, v, v.Shown(), ok, tt.source, tt.shown)
 		}
 	}
-	if got, want := s.GitopsTarget(), "/repo/.state/gitops.git"; got != want {
-		t.Errorf("GitopsTarget() = %q, want %q", got, want)
+	for _, v := range s.Vars {
+		if strings.Contains(v.Shown(), token) {
+			t.Errorf("Var(%q).Shown() shows the token", v.Name)
+		}
 	}
 }
 
-func TestIsGitHubRepo(t *testing.T) {
+// TestLoadLocalVerifyInterval guards the local loop's faster default, and a
+// value the user set winning over it.
+func TestLoadLocalVerifyInterval(t *testing.T) {
+	for env, want := range map[string]time.Duration{"": verify.LocalInterval, "1s": time.Second} {
+		s, err := Load(lookup(map[string]string{"VERIFY_INTERVAL": env}), "/repo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.VerifyInterval != want {
+			t.Errorf("local mode, VERIFY_INTERVAL=%q: interval %s, want %s", env, s.VerifyInterval, want)
+		}
+	}
+}
+
+// TestLoadRefusesFakeSecrets guards every target: config.Load is what each
+// of them calls first, so a secret that cannot be real stops them before
+// anything is sent, with the fix intact.
+func TestLoadRefusesFakeSecrets(t *testing.T) {
 	tests := []struct {
-		in   string
-		want bool
+		name, value string
+		want        []string
 	}{
-		{"andrelair-platform/minicloud-gitops", true},
-		{"https://github.com/o/r.git", false},
-		{"/tmp/gitops.git", false},
-		{"./gitops", false},
-		{"../o/r", false},
-		{"o/r/x", false},
+		{"GITOPS_TOKEN", "-", []string{`GITOPS_TOKEN is the literal "-"`, "--body -", "gh secret set GITOPS_TOKEN -R andrelair-platform/platform-demo"}},
+		{"GITOPS_TOKEN", "ghp_SENTINEL1234567890abcdefghijklmnopqr\n", []string{"ends with a newline"}},
+		{"REGISTRY_PASSWORD", "-", []string{`REGISTRY_PASSWORD is the literal "-"`}},
+		{"ARGOCD_AUTH_TOKEN", "'abc'", []string{"wrapped in quotes"}},
+		{"ARGOCD_AUTH_TOKEN", "short", []string{"too short"}},
 	}
 	for _, tt := range tests {
-		if got := IsGitHubRepo(tt.in); got != tt.want {
-			t.Errorf("IsGitHubRepo(%q) = %v, want %v", tt.in, got, tt.want)
+		_, err := Load(lookup(map[string]string{tt.name: tt.value, "REGISTRY_USERNAME": "u"}), "/repo")
+		if err == nil {
+			t.Errorf("Load(%s=%q) error = nil, want it refused", tt.name, tt.value)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Load(%s=%q) error = %q, want it to contain %q", tt.name, tt.value, err, w)
+			}
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // DefaultTimeout bounds each check when Options.Timeout is zero.
@@ -231,7 +232,7 @@ func Run(ctx context.Context, opts Options) Report {
 			if !wanted(row.Check) {
 				continue
 			}
-			row.Found, row.Fix = redact(row.Found, secrets), redact(row.Fix, secrets)
+			row.Found, row.Fix = secret.Redact(row.Found, secrets...), secret.Redact(row.Fix, secrets...)
 			r.Rows = append(r.Rows, row)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
@@ -131,7 +132,7 @@ func TestConfiguration(t *testing.T) {
 // seeded from.
 func writeSeed(t *testing.T, s config.Settings) {
 	t.Helper()
-	seed := filepath.Join(s.Root, "gitops", filepath.FromSlash(config.DefaultGitopsPath))
+	seed := filepath.Join(s.Root, "gitops", filepath.FromSlash(bump.DefaultPath))
 	if err := os.MkdirAll(filepath.Dir(seed), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestLocalGitopsTarget(t *testing.T) {
 		}
 		s := load(t, map[string]string{})
 		seed := t.TempDir()
-		p := filepath.Join(seed, filepath.FromSlash(config.DefaultGitopsPath))
+		p := filepath.Join(seed, filepath.FromSlash(bump.DefaultPath))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(deployment), 0o644)
 		if _, err := gitops.Init(context.Background(), gitops.Options{Dir: s.LocalGitopsDir(), Seed: seed, Branch: "main"}); err != nil {

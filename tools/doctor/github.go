@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,7 @@ import (
 	"github.com/google/go-github/v62/github"
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
-	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
@@ -41,6 +40,12 @@ func (d *doctor) github(ctx context.Context) []Row {
 		api.Status, api.Found = Warn, "not checked: GITOPS_TOKEN is unset (the gitops target is read anonymously)"
 		return []Row{api, d.checkTarget(ctx, client)}
 	}
+	if tokenRule(d.s).Check(strings.TrimSpace(d.s.GitopsToken)) != nil {
+		// Nothing that cannot be a token is sent anywhere.
+		api.Status, api.Found = Warn, "not checked: GITOPS_TOKEN cannot be a real token (its row says why)"
+		target.Status, target.Found = Warn, "not checked: no usable token"
+		return []Row{api, target}
+	}
 	api, ok := d.checkToken(ctx, client)
 	if !ok {
 		target.Status, target.Found = Warn, "not checked: the GitHub API check failed"
@@ -49,21 +54,12 @@ func (d *doctor) github(ctx context.Context) []Row {
 	return []Row{api, d.checkTarget(ctx, client)}
 }
 
-// githubClient is bump's client, which keeps the token to the API host and
-// off plain http to other machines, as the bump itself will.
+// githubClient is the bump's client, which keeps the token to the API host
+// and off plain http to other machines, as the bump itself will.
 func (d *doctor) githubClient() (*github.Client, error) {
-	base, err := url.Parse(d.s.GitHubAPIURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("GITHUB_API_URL %q is not an http(s) URL", redactURL(d.s.GitHubAPIURL))
-	}
 	// The GITOPS_TOKEN row reports whitespace around the token; sending it
 	// without tells whether the whitespace is its only fault.
-	client, err := bump.NewGitHubClient(d.s.GitHubAPIURL, strings.TrimSpace(d.s.GitopsToken), d.opts.HTTPClient)
-	if err != nil {
-		return nil, err
-	}
-	client.UserAgent = "platform-demo-doctor"
-	return client, nil
+	return forge.NewClient(d.s.GitHubAPIURL, strings.TrimSpace(d.s.GitopsToken), d.opts.HTTPClient)
 }
 
 // checkToken asks who the token belongs to and what it may do on the gitops
@@ -72,11 +68,11 @@ func (d *doctor) checkToken(ctx context.Context, client *github.Client) (Row, bo
 	row := Row{Check: CheckGitHub}
 	token := strings.TrimSpace(d.s.GitopsToken)
 	owner, name, _ := strings.Cut(d.s.GitopsRepo, "/")
-	kind := kindOf(token)
+	kind := forge.KindOf(token)
 	host := client.BaseURL.Host
 
 	who := ""
-	if !kind.app {
+	if !kind.NoUser() {
 		user, _, err := client.Users.Get(ctx, "")
 		if err != nil {
 			row.Status = Fail
@@ -121,7 +117,7 @@ func (d *doctor) checkToken(ctx context.Context, client *github.Client) (Row, bo
 		row.Status = Fail
 		row.Found = fmt.Sprintf("%s; no push permission on %s", found, d.s.GitopsRepo)
 		row.Fix = fmt.Sprintf("give the token's account Write access to %s (repository Settings → Collaborators and teams)", d.s.GitopsRepo)
-		if kind.name == "fine-grained PAT" {
+		if kind == forge.FineGrainedPAT {
 			row.Fix += ", and the token Contents: Read and write on it"
 		}
 		return row, true
@@ -132,41 +128,12 @@ func (d *doctor) checkToken(ctx context.Context, client *github.Client) (Row, bo
 	return row, true
 }
 
-// apiFailure turns a go-github error into what was found and its fix. It
-// never quotes the error itself, whose text repeats the request URL.
+// apiFailure says what a failed call found and its fix, in the words the
+// bump would use. It never quotes the error itself, whose text repeats the
+// request URL.
 func (d *doctor) apiFailure(what string, err error) (found, fix string) {
-	kind := kindOf(strings.TrimSpace(d.s.GitopsToken))
-	var rate *github.RateLimitError
-	var abuse *github.AbuseRateLimitError
-	var resp *github.ErrorResponse
-	switch {
-	case errors.As(err, &rate):
-		return fmt.Sprintf("%s: rate limited (%s)", what, rate.Message),
-			fmt.Sprintf("wait until %s, or use a token of another account", rate.Rate.Reset.Format("15:04:05 MST"))
-	case errors.As(err, &abuse):
-		return fmt.Sprintf("%s: secondary rate limit (%s)", what, abuse.Message), "wait a few minutes and run doctor again"
-	case errors.As(err, &resp):
-		code := resp.Response.StatusCode
-		found = fmt.Sprintf("%s: %d %s", what, code, resp.Message)
-		switch {
-		case code == http.StatusUnauthorized && d.s.GitopsToken == "":
-			return found, "the repository is private or the API needs a token: set GITOPS_TOKEN (docs/runbook.md, step 2)"
-		case code == http.StatusUnauthorized && kind.name == "fine-grained PAT":
-			return found + " for a fine-grained PAT",
-				"an organisation policy may block fine-grained PATs, with no pending approval shown anywhere: a classic PAT with the `repo` scope works (docs/runbook.md, step 2).\n" +
-					"Otherwise the token is expired, revoked or mistyped: create a new one, then " + setSecretFix(d.s)
-		case code == http.StatusUnauthorized && len(strings.TrimSpace(d.s.GitopsToken)) < minTokenLen:
-			return found, "this is not a GitHub token: fix GITOPS_TOKEN first (its row above)"
-		case code == http.StatusUnauthorized:
-			return found, "the token is expired, revoked or mistyped: create a classic PAT with the `repo` scope (docs/runbook.md, step 2), then " + setSecretFix(d.s)
-		case code == http.StatusForbidden && strings.Contains(resp.Message, "SAML"):
-			return found, "authorise the token for the organisation's SAML SSO (Configure SSO on the token's page on GitHub)"
-		case code == http.StatusForbidden:
-			return found, "the token may not do this: check its scopes, and that the organisation allows it"
-		}
-		return found, "check GITHUB_API_URL and GitHub's status"
-	}
-	return fmt.Sprintf("%s: %s", what, d.cause(err)), "check GITHUB_API_URL (" + redactURL(d.s.GitHubAPIURL) + ") and that this machine can reach it"
+	p := forge.Explain(err, forge.Context{Token: strings.TrimSpace(d.s.GitopsToken), Repo: d.s.GitopsRepo, API: d.s.GitHubAPIURL, SourceRepo: d.s.SourceRepo})
+	return what + ": " + p.Cause, p.Fix
 }
 
 // checkTarget reads the manifest the bump edits and names its image now.
@@ -197,7 +164,7 @@ func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
 	case status(err) == http.StatusNotFound:
 		row.Status = Fail
 		row.Found = where + ": no such file"
-		row.Fix = fmt.Sprintf("set GITOPS_PATH to the Deployment's path in %s (default %s), or seed the repository (docs/runbook.md, step 1)", d.s.GitopsRepo, config.DefaultGitopsPath)
+		row.Fix = fmt.Sprintf("set GITOPS_PATH to the Deployment's path in %s (default %s), or seed the repository (docs/runbook.md, step 1)", d.s.GitopsRepo, bump.DefaultPath)
 		return row
 	case err != nil:
 		row.Status = Fail
@@ -206,7 +173,7 @@ func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
 	case dir != nil || file == nil:
 		row.Status = Fail
 		row.Found = where + " is a directory"
-		row.Fix = "set GITOPS_PATH to the manifest file itself, such as " + config.DefaultGitopsPath
+		row.Fix = "set GITOPS_PATH to the manifest file itself, such as " + bump.DefaultPath
 		return row
 	}
 	content, err := file.GetContent()
@@ -240,7 +207,7 @@ func (d *doctor) gitopsOther(ctx context.Context) Row {
 	dir := d.s.GitopsTarget()
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
 		if !d.s.LocalGitops() {
-			row.Found = redactURL(dir) + ": a git URL; not checked"
+			row.Found = forge.Display(dir) + ": a git URL; not checked"
 			return row
 		}
 		// Not created yet: the first bump seeds it from gitops/, so that

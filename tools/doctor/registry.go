@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -13,17 +12,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
-
-// ghcrHint is what a push to ghcr.io needs from the workflow.
-const ghcrHint = "on ghcr.io the workflow job needs `permissions: packages: write` and passes github.actor and GITHUB_TOKEN; " +
-	"a package that already exists must also grant this repository Write under Package settings → Manage Actions access; " +
-	"a PAT needs the `write:packages` scope"
 
 // registry checks that images can be pushed where KO_DOCKER_REPO says, or
 // that the embedded registry can serve in local mode.
@@ -51,19 +45,19 @@ func (d *doctor) registry(ctx context.Context) []Row {
 		return []Row{row}
 	case d.s.RegistryUsername == "" && d.s.RegistryPassword != "":
 		row.Status = Fail
-		row.Found = "REGISTRY_PASSWORD " + mask(d.s.RegistryPassword) + " is set but REGISTRY_USERNAME is empty, so it would not be used"
+		row.Found = "REGISTRY_PASSWORD " + secret.Mask(d.s.RegistryPassword) + " is set but REGISTRY_USERNAME is empty, so it would not be used"
 		row.Fix = "set REGISTRY_USERNAME (in Actions: github.actor)"
 		return []Row{row}
 	case d.s.RegistryUsername != "":
 		// No fallback: the check is of these credentials alone.
 		kc = publish.Keychain(repo.RegistryStr(), d.s.RegistryUsername, d.s.RegistryPassword, nil)
-		creds = fmt.Sprintf("as %s, password %s", d.s.RegistryUsername, mask(d.s.RegistryPassword))
+		creds = fmt.Sprintf("as %s, password %s", d.s.RegistryUsername, secret.Mask(d.s.RegistryPassword))
 	default:
 		kc = d.opts.Keychain
 		auth, err := kc.Resolve(repo)
 		if err != nil {
 			row.Status = Fail
-			row.Found = fmt.Sprintf("cannot read the Docker credentials for %s: %s", repo.RegistryStr(), redact(err.Error(), nil))
+			row.Found = fmt.Sprintf("cannot read the Docker credentials for %s: %s", repo.RegistryStr(), err.Error())
 			row.Fix = "fix the Docker config (~/.docker/config.json), or set REGISTRY_USERNAME and REGISTRY_PASSWORD"
 			return []Row{row}
 		}
@@ -88,37 +82,15 @@ func (d *doctor) registry(ctx context.Context) []Row {
 		}
 		return []Row{row}
 	}
+	// The words publish would use for the same answer.
+	p := publish.Explain(err, repo.RegistryStr())
 	row.Status = Fail
-	row.Found = fmt.Sprintf("cannot push to %s %s: %s", repo, creds, d.registryCause(err))
-	var terr *transport.Error
-	switch {
-	case errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized:
-		row.Fix = "check REGISTRY_USERNAME and REGISTRY_PASSWORD, or `docker login " + repo.RegistryStr() + "`"
-	case errors.As(err, &terr) && terr.StatusCode == http.StatusForbidden:
-		row.Fix = "the credentials are valid but may not write " + repo.String() + ": grant them push rights"
-	case unreachable(err):
-		row.Fix = "check KO_DOCKER_REPO's host and that this machine can reach it"
-	default:
-		row.Fix = "check KO_DOCKER_REPO and the registry's credentials"
+	row.Found = fmt.Sprintf("cannot push to %s %s: %s", repo, creds, p.Detail)
+	if errors.Is(p.Cause, publish.ErrUnreachable) && errors.Is(err, context.DeadlineExceeded) {
+		row.Found = fmt.Sprintf("cannot push to %s %s: no answer within %s", repo, creds, d.opts.Timeout)
 	}
-	if ghcr {
-		row.Fix += ";\n" + ghcrHint
-	}
+	row.Fix = p.Fix
 	return []Row{row}
-}
-
-// registryCause names a registry failure without the request URL.
-func (d *doctor) registryCause(err error) string {
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		msg := fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
-		if len(terr.Errors) > 0 {
-			e := terr.Errors[0]
-			msg += fmt.Sprintf(" (%s: %s)", e.Code, e.Message)
-		}
-		return msg
-	}
-	return d.cause(err)
 }
 
 // localRegistry checks that the embedded registry can serve on its address:
@@ -145,7 +117,7 @@ func (d *doctor) localRegistry(ctx context.Context) Row {
 		row.Fix = "set LOCAL_REGISTRY_ADDR to a free loopback address, such as 127.0.0.1:5056"
 		return row
 	}
-	if d.servedByEmbeddedRegistry(ctx, addr) {
+	if registry.Serving(ctx, addr) {
 		row.Found = fmt.Sprintf("local mode: %s is served by the embedded registry of another process; publish uses it", addr)
 		return row
 	}
@@ -153,20 +125,6 @@ func (d *doctor) localRegistry(ctx context.Context) Row {
 	row.Found = fmt.Sprintf("local mode: %s is in use by another program, not the embedded registry", addr)
 	row.Fix = "stop that program, or set LOCAL_REGISTRY_ADDR to a free loopback address, such as 127.0.0.1:5056"
 	return row
-}
-
-func (d *doctor) servedByEmbeddedRegistry(ctx context.Context, addr string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v2/", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := d.opts.HTTPClient.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
-	return resp.Header.Get(registry.MarkerHeader) == "1"
 }
 
 // contextTransport sends every request with ctx, for callers that take no
@@ -201,11 +159,4 @@ func (d *doctor) cause(err error) string {
 		msg = msg[i+2:]
 	}
 	return msg
-}
-
-func unreachable(err error) bool {
-	var dnsErr *net.DNSError
-	var opErr *net.OpError
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.As(err, &dnsErr) || errors.As(err, &opErr)
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
+	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
@@ -35,7 +37,7 @@ func (d *doctor) verify(ctx context.Context) []Row {
 		}
 		return []Row{row}
 	}
-	shown := redactURL(target)
+	shown := forge.Display(target)
 	v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
 	if err != nil {
 		row.Status = Fail
@@ -74,6 +76,6 @@ func (d *doctor) argo(ctx context.Context) []Row {
 		row.Fix = "see docs/verify.md (Argo CD refresh)"
 		return []Row{row}
 	}
-	row.Found = fmt.Sprintf("%s accepts the token (%s) and shows application %q", redactURL(d.s.ArgoServer), mask(d.s.ArgoToken), d.s.ArgoApp)
+	row.Found = fmt.Sprintf("%s accepts the token (%s) and shows application %q", forge.Display(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), d.s.ArgoApp)
 	return []Row{row}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // The right way to set the secret, which every token fix must name.
-const printfFix = `printf '%s' "$TOKEN" | gh secret set GITOPS_TOKEN -R andrelair-platform/platform-demo`
+const printfFix = `printf '%s' "$VALUE" | gh secret set GITOPS_TOKEN -R andrelair-platform/platform-demo`
 
 func TestTokenShape(t *testing.T) {
 	tests := []struct {
@@ -25,25 +25,24 @@ func TestTokenShape(t *testing.T) {
 		{
 			// The seed's trap: `gh secret set --body -` stores "-".
 			name: "dash", token: "-", status: doctor.Fail,
-			found: []string{`the literal "-" (1 character)`},
-			fix:   []string{"gh secret set GITOPS_TOKEN --body -", "does not read standard input", printfFix},
+			found: []string{`the literal "-" (1 character)`, "gh secret set GITOPS_TOKEN --body -", "does not read standard input", printfFix},
 		},
 		{
 			name: "dash with newline", token: "-\n", status: doctor.Fail,
-			found: []string{`the literal "-"`}, fix: []string{"--body -", printfFix},
+			found: []string{`the literal "-\n"`, "--body -", printfFix},
 		},
 		{
 			name: "short", token: "changeme", status: doctor.Fail,
-			found: []string{"(8 characters)", "too short"}, fix: []string{"gh secret set --body -", printfFix},
+			found: []string{"(8 characters)", "too short", "gh secret set GITOPS_TOKEN --body -", printfFix},
 		},
 		{
 			// `echo "$TOKEN" | gh secret set` stores the newline too.
 			name: "trailing newline", token: sentinelToken + "\n", status: doctor.Fail,
-			found: []string{"ghp_… (41 characters)", "ends with a newline"}, fix: []string{"echo", printfFix},
+			found: []string{"ghp_… (41 characters)", "ends with a newline", "echo", printfFix},
 		},
 		{
 			name: "leading space", token: " " + sentinelToken, status: doctor.Fail,
-			found: []string{"starts with whitespace"}, fix: []string{printfFix},
+			found: []string{"starts with whitespace", printfFix},
 		},
 		{
 			name: "space inside", token: "ghp_SENTINEL12345 67890abcdefghijklmnopqr", status: doctor.Fail,
@@ -51,16 +50,16 @@ func TestTokenShape(t *testing.T) {
 		},
 		{
 			name: "classic", token: sentinelToken, status: doctor.OK,
-			found: []string{"classic PAT", "ghp_… (40 characters)"},
+			found: []string{"classic personal access token", "ghp_… (40 characters)"},
 		},
 		{
 			name: "fine-grained", token: "github_pat_11SENTINEL0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXY", status: doctor.OK,
-			found: []string{"fine-grained PAT", "gith… (93 characters)"},
+			found: []string{"fine-grained personal access token", "gith… (93 characters)"},
 		},
 		{
 			// The workflow's own GITHUB_TOKEN cannot write another repository.
 			name: "actions token", token: "ghs_SENTINEL1234567890abcdefghijklmnopqr", status: doctor.Warn,
-			found: []string{"GitHub App installation or Actions token"}, fix: []string{"GITHUB_TOKEN cannot write another repository"},
+			found: []string{"GitHub App installation token"}, fix: []string{"GITHUB_TOKEN cannot write another repository"},
 		},
 		{
 			name: "oauth token", token: "gho_SENTINEL1234567890abcdefghijklmnopqr", status: doctor.OK,

@@ -16,14 +16,14 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
-	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/google/go-containerregistry/pkg/registry"
 )
 
 const (
 	ghToken   = "ghp_pipelinetest0123456789abcdefghijklmn"
-	argoToken = "argocd-test-token"
+	argoToken = "eyJhbGciOiJIUzI1NiJ9.argocd-test.c2lnbmF0dXJl"
 	regUser   = "ci-bot"
 	regPass   = "registry-test-password"
 )
@@ -111,7 +111,8 @@ func TestGitHubMode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	gh := githubtest.New(t)
+	gh := githubtest.New()
+	t.Cleanup(gh.Close)
 	gh.CreateRepo(gitopsRepo, "main", map[string]string{gitopsPath: string(seed)})
 	gh.AddToken(ghToken, githubtest.Token{Login: "platform-bot", Scopes: []string{"repo"}})
 	reg := httptest.NewServer(pushAuth())

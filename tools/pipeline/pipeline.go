@@ -30,10 +30,6 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// LocalVerifyInterval is the verify interval of the local loop when
-// VERIFY_INTERVAL is not set: a local rollout takes milliseconds, not minutes.
-const LocalVerifyInterval = 200 * time.Millisecond
-
 // Pipeline runs stages with one set of settings.
 type Pipeline struct {
 	s   config.Settings
@@ -151,13 +147,9 @@ func (p *Pipeline) VerifyURL() string {
 
 // Verify waits until commit is live at VerifyURL.
 func (p *Pipeline) Verify(ctx context.Context, commit string) (verify.Result, error) {
-	interval := p.s.VerifyInterval
-	if p.s.LocalGitops() && p.s.Sources["VERIFY_INTERVAL"] != config.FromEnv {
-		interval = LocalVerifyInterval
-	}
 	return verify.Live(ctx, verify.Options{
 		URL: p.VerifyURL(), Commit: commit,
-		Consecutive: p.s.VerifyConsecutive, Interval: interval, Timeout: p.s.VerifyTimeout,
+		Consecutive: p.s.VerifyConsecutive, Interval: p.s.VerifyInterval, Timeout: p.s.VerifyTimeout,
 		Progress: verify.LogProgress(p.log),
 	})
 }

@@ -137,3 +137,38 @@ func importPath(dir string) (string, error) {
 		d = parent
 	}
 }
+
+// HostBuild is how .ko.yaml says to build a main package, for a `go build`
+// on this machine that matches the image's build.
+type HostBuild struct {
+	// Dir is where `go build` runs.
+	Dir string
+	// Package is the main package's import path.
+	Package string
+	// Flags are the `go build` flags (-trimpath, ...), without -ldflags.
+	Flags []string
+	// Env is added to `go build`'s environment (CGO_ENABLED=0, ...).
+	Env []string
+}
+
+// BuildSettings reads the builds entry of .ko.yaml under root for main (a
+// path relative to root, DefaultMain when empty), so that `mage build` and
+// the image are built alike from the one place that says how.
+func BuildSettings(root, main string) (HostBuild, error) {
+	if main == "" {
+		main = DefaultMain
+	}
+	cfg, err := readConfig(root)
+	if err != nil {
+		return HostBuild{}, err
+	}
+	tgt, err := cfg.targetFor(root, main)
+	if err != nil {
+		return HostBuild{}, err
+	}
+	flags := []string(tgt.config.Flags)
+	if len(flags) == 0 {
+		flags = cfg.DefaultFlags
+	}
+	return HostBuild{Dir: tgt.dir, Package: tgt.importPath, Flags: slices.Clone(flags), Env: tgt.config.Env}, nil
+}

@@ -48,41 +48,77 @@ func classify(op, registry string, err error, secret string) error {
 	if errors.As(err, &re) {
 		return re
 	}
-	cause, hint := causeOf(err)
+	p := Explain(err, registry)
 	var msg string
-	if cause == nil {
+	if p.Cause == nil {
 		msg = fmt.Sprintf("%s: registry %s: %v", op, registry, err)
 	} else {
-		msg = fmt.Sprintf("%s: registry %s: %v: %v; %s", op, registry, cause, err, hint)
+		msg = fmt.Sprintf("%s: registry %s: %v: %s; %s", op, registry, p.Cause, p.Detail, p.Fix)
 	}
 	if secret != "" {
 		msg = strings.ReplaceAll(msg, secret, "[redacted]")
 	}
-	return &registryError{msg: msg, cause: cause, err: err}
+	return &registryError{msg: msg, cause: p.Cause, err: err}
 }
 
-func causeOf(err error) (cause error, hint string) {
+// Problem is what a registry's answer, or its silence, means.
+type Problem struct {
+	// Cause is ErrUnauthorized, ErrDenied or ErrUnreachable, or nil when
+	// the failure is none of them.
+	Cause error
+	// Detail is what the registry said (its status and error code), or why
+	// it said nothing, without the request's URL.
+	Detail string
+	// Fix says what to do next.
+	Fix string
+}
+
+// ghcrHint is what a push to ghcr.io needs from the workflow.
+const ghcrHint = "on ghcr.io the workflow job needs `permissions: packages: write` and passes github.actor and GITHUB_TOKEN; " +
+	"a package that already exists must also grant this repository Write under Package settings → Manage Actions access; " +
+	"a PAT needs the `write:packages` scope"
+
+// Explain says what err, from a request to registry (host[:port]), means
+// and what to do about it. Publish and doctor both use it.
+func Explain(err error, registry string) Problem {
+	var p Problem
 	var terr *transport.Error
-	if errors.As(err, &terr) {
-		switch terr.StatusCode {
-		case http.StatusUnauthorized:
-			return ErrUnauthorized, "check the registry username and password (REGISTRY_USERNAME, REGISTRY_PASSWORD) or the Docker config login for this registry"
-		case http.StatusForbidden:
-			return ErrDenied, "the credentials are valid but may not write this repository; grant them push rights (for ghcr.io: packages: write)"
-		}
-	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	var netErr net.Error
 	switch {
-	case errors.As(err, &dnsErr),
-		errors.As(err, &opErr) && opErr.Op == "dial",
-		errors.Is(err, syscall.ECONNREFUSED),
-		errors.As(err, &netErr) && netErr.Timeout(),
-		errors.Is(err, context.DeadlineExceeded):
-		return ErrUnreachable, "check that the registry is running and that its address is right"
+	case errors.As(err, &terr):
+		p.Detail = fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
+		if len(terr.Errors) > 0 {
+			p.Detail += fmt.Sprintf(" (%s: %s)", terr.Errors[0].Code, terr.Errors[0].Message)
+		}
+		switch terr.StatusCode {
+		case http.StatusUnauthorized:
+			p.Cause, p.Fix = ErrUnauthorized, "check REGISTRY_USERNAME and REGISTRY_PASSWORD, or, when they are unset, the Docker config's login (`docker login "+registry+"`)"
+		case http.StatusForbidden:
+			p.Cause, p.Fix = ErrDenied, "the credentials are valid but may not write this repository: grant them push rights"
+		default:
+			p.Fix = "check KO_DOCKER_REPO and the registry's credentials"
+		}
+	case errors.As(err, &dnsErr):
+		p.Cause, p.Detail = ErrUnreachable, "cannot resolve "+dnsErr.Name
+	case errors.Is(err, syscall.ECONNREFUSED):
+		p.Cause, p.Detail = ErrUnreachable, "connection refused"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		p.Cause, p.Detail = ErrUnreachable, "no answer in time"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		p.Cause, p.Detail = ErrUnreachable, opErr.Err.Error()
+	default:
+		p.Detail = err.Error()
+		p.Fix = "check KO_DOCKER_REPO and the registry's credentials"
 	}
-	return nil, ""
+	if errors.Is(p.Cause, ErrUnreachable) {
+		p.Fix = "check KO_DOCKER_REPO's host, that the registry is running, and that this machine can reach it"
+	}
+	if registry == "ghcr.io" && !errors.Is(p.Cause, ErrUnreachable) {
+		p.Fix += ";\n" + ghcrHint
+	}
+	return p
 }
 
 // Keychain answers with the basic credentials username and password for

@@ -19,6 +19,9 @@ const (
 	DefaultInterval      = 2 * time.Second
 	DefaultTimeout       = 10 * time.Minute
 	DefaultProgressEvery = 5 * time.Second
+	// LocalInterval is the interval for a service on this machine (the
+	// local rollout), which goes live in milliseconds, not minutes.
+	LocalInterval = 200 * time.Millisecond
 )
 
 // ErrNoURL is returned when Options.URL is empty.

@@ -8,7 +8,6 @@ package githubtest
 
 import (
 	"crypto/sha1"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -127,9 +125,9 @@ type commit struct {
 	tree    map[string]string // path -> blob sha
 }
 
-// New starts a server that is closed when the test ends.
-func New(t testing.TB, opts ...Option) *Server {
-	t.Helper()
+// New starts a server on 127.0.0.1. The caller closes it, with Close (in a
+// test: t.Cleanup(srv.Close)).
+func New(opts ...Option) *Server {
 	s := &Server{
 		base:        "/",
 		staleStatus: http.StatusConflict,
@@ -142,10 +140,12 @@ func New(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL + s.base
 	return s
 }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -495,269 +495,6 @@ func (s *Server) serveRepoLocked(w http.ResponseWriter, req *http.Request, tok T
 	default:
 		writeJSON(w, http.StatusNotFound, message("Not Found"))
 	}
-}
-
-func (s *Server) getContentsLocked(w http.ResponseWriter, req *http.Request, r *repo, p string) {
-	ref := req.URL.Query().Get("ref")
-	if ref == "" {
-		ref = r.defaultBranch
-	}
-	c := r.resolve(ref)
-	if c == nil {
-		writeJSON(w, http.StatusNotFound, message("No commit found for the ref "+ref))
-		return
-	}
-	if blob, ok := c.tree[p]; ok {
-		writeJSON(w, http.StatusOK, s.fileJSON(r, ref, p, blob, true))
-		return
-	}
-	var entries []any
-	prefix := strings.TrimSuffix(p, "/") + "/"
-	if p == "" {
-		prefix = ""
-	}
-	seen := map[string]bool{}
-	paths := make([]string, 0, len(c.tree))
-	for fp := range c.tree {
-		paths = append(paths, fp)
-	}
-	sort.Strings(paths)
-	for _, fp := range paths {
-		rest, ok := strings.CutPrefix(fp, prefix)
-		if !ok {
-			continue
-		}
-		if dir, _, nested := strings.Cut(rest, "/"); nested {
-			if !seen[dir] {
-				seen[dir] = true
-				entries = append(entries, map[string]any{"type": "dir", "name": dir, "path": prefix + dir})
-			}
-			continue
-		}
-		entries = append(entries, s.fileJSON(r, ref, fp, c.tree[fp], false))
-	}
-	if len(entries) == 0 {
-		writeJSON(w, http.StatusNotFound, message("Not Found"))
-		return
-	}
-	writeJSON(w, http.StatusOK, entries)
-}
-
-func (s *Server) fileJSON(r *repo, ref, p, blob string, withContent bool) map[string]any {
-	content := r.blobs[blob]
-	m := map[string]any{
-		"type":         "file",
-		"name":         path.Base(p),
-		"path":         p,
-		"sha":          blob,
-		"size":         len(content),
-		"url":          s.URL + "repos/" + r.name + "/contents/" + p + "?ref=" + ref,
-		"git_url":      s.URL + "repos/" + r.name + "/git/blobs/" + blob,
-		"html_url":     s.htmlURL(r.name) + "/blob/" + ref + "/" + p,
-		"download_url": s.srv.URL + "/raw/" + r.name + "/" + ref + "/" + p,
-	}
-	if withContent {
-		// GitHub wraps the base64 text at 60 characters; clients must cope.
-		enc := base64.StdEncoding.EncodeToString(content)
-		var sb strings.Builder
-		for len(enc) > 60 {
-			sb.WriteString(enc[:60] + "\n")
-			enc = enc[60:]
-		}
-		sb.WriteString(enc + "\n")
-		m["encoding"] = "base64"
-		m["content"] = sb.String()
-	}
-	return m
-}
-
-type putRequest struct {
-	Message string `json:"message"`
-	Content string `json:"content"`
-	SHA     string `json:"sha"`
-	Branch  string `json:"branch"`
-	Author  *struct {
-		Name  string `json:"name"`
-		Email string `json:"email"`
-	} `json:"author"`
-}
-
-func (s *Server) putContentsLocked(w http.ResponseWriter, req *http.Request, r *repo, tok Token, p string) {
-	var body putRequest
-	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, message("Problems parsing JSON"))
-		return
-	}
-	if body.Message == "" {
-		writeJSON(w, http.StatusUnprocessableEntity, message("Invalid request.\n\n\"message\" wasn't supplied."))
-		return
-	}
-	content, err := base64.StdEncoding.DecodeString(body.Content)
-	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, message("content is not valid Base64"))
-		return
-	}
-	branch := body.Branch
-	if branch == "" {
-		branch = r.defaultBranch
-	}
-	head, ok := r.branches[branch]
-	if !ok {
-		writeJSON(w, http.StatusNotFound, message("Branch "+branch+" not found"))
-		return
-	}
-	current, exists := r.commits[head].tree[p]
-	switch {
-	case exists && body.SHA == "":
-		writeJSON(w, http.StatusUnprocessableEntity, message("Invalid request.\n\n\"sha\" wasn't supplied."))
-		return
-	case exists && body.SHA != current, !exists && body.SHA != "":
-		if s.staleStatus == http.StatusUnprocessableEntity {
-			writeJSON(w, http.StatusUnprocessableEntity, message(fmt.Sprintf("sha does not match [given: %s, expected: %s]", body.SHA, current)))
-			return
-		}
-		writeJSON(w, http.StatusConflict, map[string]string{
-			"message":           fmt.Sprintf("%s does not match %s", p, body.SHA),
-			"documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
-		})
-		return
-	}
-	author := tok.Login
-	if body.Author != nil && body.Author.Name != "" {
-		author = body.Author.Name
-	}
-	// Like GitHub, an identical write still makes a (empty) commit: avoiding
-	// it is the client's job.
-	sha := s.commitLocked(r, branch, body.Message, author, map[string]string{p: string(content)})
-	c := r.commits[sha]
-	status := http.StatusOK
-	if !exists {
-		status = http.StatusCreated
-	}
-	parents := make([]any, len(c.parents))
-	for i, ps := range c.parents {
-		parents[i] = map[string]any{"sha": ps, "html_url": s.htmlURL(r.name) + "/commit/" + ps}
-	}
-	writeJSON(w, status, map[string]any{
-		"content": s.fileJSON(r, branch, p, c.tree[p], false),
-		"commit": map[string]any{
-			"sha":      sha,
-			"url":      s.URL + "repos/" + r.name + "/git/commits/" + sha,
-			"html_url": s.htmlURL(r.name) + "/commit/" + sha,
-			"message":  c.message,
-			"author":   map[string]any{"name": author, "date": c.date.Format(time.RFC3339)},
-			"tree":     map[string]any{"sha": treeSHA(c.tree)},
-			"parents":  parents,
-		},
-	})
-}
-
-func (s *Server) compareLocked(w http.ResponseWriter, r *repo, basehead string) {
-	baseRef, headRef, ok := strings.Cut(basehead, "...")
-	if !ok {
-		writeJSON(w, http.StatusNotFound, message("Not Found"))
-		return
-	}
-	base, head := r.resolve(baseRef), r.resolve(headRef)
-	if base == nil || head == nil {
-		writeJSON(w, http.StatusNotFound, message("Not Found"))
-		return
-	}
-	fromBase, fromHead := r.ancestors(base.sha), r.ancestors(head.sha)
-	var ahead []any
-	behind := 0
-	for sha := range fromHead {
-		if !fromBase[sha] {
-			ahead = append(ahead, map[string]any{"sha": sha, "html_url": s.htmlURL(r.name) + "/commit/" + sha})
-		}
-	}
-	for sha := range fromBase {
-		if !fromHead[sha] {
-			behind++
-		}
-	}
-	status := "diverged"
-	switch {
-	case base.sha == head.sha:
-		status = "identical"
-	case behind == 0:
-		status = "ahead"
-	case len(ahead) == 0:
-		status = "behind"
-	}
-	resp := map[string]any{
-		"status":        status,
-		"ahead_by":      len(ahead),
-		"behind_by":     behind,
-		"total_commits": len(ahead),
-		"base_commit":   map[string]any{"sha": base.sha},
-		"commits":       ahead,
-		"html_url":      s.htmlURL(r.name) + "/compare/" + basehead,
-	}
-	if mb := r.mergeBase(head.sha, fromBase); mb != "" {
-		resp["merge_base_commit"] = map[string]any{"sha": mb}
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-func (s *Server) htmlURL(name string) string { return s.srv.URL + "/" + name }
-
-// resolve finds a commit by branch name, full sha or unique sha prefix.
-func (r *repo) resolve(ref string) *commit {
-	if sha, ok := r.branches[ref]; ok {
-		return r.commits[sha]
-	}
-	if c, ok := r.commits[ref]; ok {
-		return c
-	}
-	if len(ref) < 7 {
-		return nil
-	}
-	var found *commit
-	for sha, c := range r.commits {
-		if strings.HasPrefix(sha, ref) {
-			if found != nil {
-				return nil
-			}
-			found = c
-		}
-	}
-	return found
-}
-
-// ancestors returns sha and every commit reachable from it.
-func (r *repo) ancestors(sha string) map[string]bool {
-	seen := map[string]bool{}
-	stack := []string{sha}
-	for len(stack) > 0 {
-		s := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[s] || r.commits[s] == nil {
-			continue
-		}
-		seen[s] = true
-		stack = append(stack, r.commits[s].parents...)
-	}
-	return seen
-}
-
-// mergeBase returns the first commit reachable from head, breadth first,
-// that is also in fromBase.
-func (r *repo) mergeBase(head string, fromBase map[string]bool) string {
-	queue, seen := []string{head}, map[string]bool{}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		if seen[s] || r.commits[s] == nil {
-			continue
-		}
-		seen[s] = true
-		if fromBase[s] {
-			return s
-		}
-		queue = append(queue, r.commits[s].parents...)
-	}
-	return ""
 }
 
 func canSee(tok Token, name string) bool {

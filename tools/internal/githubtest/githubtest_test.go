@@ -30,7 +30,8 @@ func client(t *testing.T, srv *Server, tok string) *github.Client {
 
 func TestContents(t *testing.T) {
 	ctx := context.Background()
-	srv := New(t)
+	srv := New()
+	t.Cleanup(srv.Close)
 	srv.AddToken(token, Token{Scopes: []string{"repo"}})
 	first := srv.CreateRepo("o/r", "main", map[string]string{"dir/a.yaml": "a: 1\n"})
 	c := client(t, srv, token)
@@ -97,7 +98,8 @@ func TestStaleSHA(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := New(t, tt.opts...)
+			srv := New(tt.opts...)
+			t.Cleanup(srv.Close)
 			srv.AddToken(token, Token{})
 			srv.CreateRepo("o/r", "main", map[string]string{"a": "1"})
 			_, _, err := client(t, srv, token).Repositories.UpdateFile(context.Background(), "o", "r", "a", &github.RepositoryContentFileOptions{
@@ -116,7 +118,8 @@ func TestStaleSHA(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	ctx := context.Background()
-	srv := New(t)
+	srv := New()
+	t.Cleanup(srv.Close)
 	srv.AddToken("classic", Token{Login: "ci", Scopes: []string{"repo", "read:packages"}})
 	srv.AddToken("fine", Token{Login: "bot", ReadOnly: true, Repos: []string{"o/r"}})
 	srv.CreateRepo("o/r", "main", map[string]string{"a": "1"})
@@ -171,7 +174,8 @@ func TestAuth(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	srv := New(t)
+	srv := New()
+	t.Cleanup(srv.Close)
 	srv.AddToken(token, Token{})
 	srv.CreateRepo("o/src", "main", nil)
 	// a <- b <- c, and a <- d (a side branch)
@@ -207,7 +211,8 @@ func TestCompare(t *testing.T) {
 // error callers branch on.
 func TestRateLimit(t *testing.T) {
 	ctx := context.Background()
-	srv := New(t)
+	srv := New()
+	t.Cleanup(srv.Close)
 	srv.AddToken(token, Token{})
 
 	srv.RateLimit(Limit{Kind: PrimaryLimit, After: time.Second})
@@ -241,7 +246,8 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestBasePath(t *testing.T) {
-	srv := New(t, WithBasePath("api/v1"))
+	srv := New(WithBasePath("api/v1"))
+	t.Cleanup(srv.Close)
 	srv.AddToken(token, Token{})
 	if !strings.HasSuffix(srv.URL, "/api/v1/") {
 		t.Fatalf("URL = %s, want it to end in /api/v1/", srv.URL)

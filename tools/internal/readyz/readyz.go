@@ -38,7 +38,7 @@ func Wait(ctx context.Context, url string, opts Options) error {
 	defer client.CloseIdleConnections()
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
-	var last string
+	last := "none yet"
 	var checked time.Time
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -53,7 +53,7 @@ func Wait(ctx context.Context, url string, opts Options) error {
 				return nil
 			}
 			last = resp.Status
-		} else {
+		} else if ctx.Err() == nil {
 			// *url.Error repeats the method and URL, named below already.
 			var uerr *neturl.Error
 			if errors.As(err, &uerr) {

@@ -132,7 +132,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("start local registry on %s: %w", addr, err)
 		}
-		if probe(ctx, addr) {
+		if Serving(ctx, addr) {
 			logger.Info("attached to the local registry served by another process", "addr", addr)
 			return &Registry{addr: addr, attached: true}, nil
 		}
@@ -364,9 +364,9 @@ func apply(h http.Handler, rec record) error {
 	return nil
 }
 
-// probe reports whether addr answers GET /v2/ as a registry started by this
-// package.
-func probe(ctx context.Context, addr string) bool {
+// Serving reports whether addr answers GET /v2/ as a registry started by
+// this package, in this process or another.
+func Serving(ctx context.Context, addr string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v2/", nil)

@@ -29,6 +29,10 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/readyz"
 )
 
+// DefaultAddr is where the local rollout serves the live version (the
+// local stand-in for a Kubernetes Service) unless told otherwise.
+const DefaultAddr = "127.0.0.1:8080"
+
 // Options configures a Rollout.
 type Options struct {
 	// Addr is the stable address the live version is served on, e.g.

@@ -86,7 +86,8 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 	}
 	root := repoRoot(t)
 
-	gh := githubtest.New(t)
+	gh := githubtest.New()
+	t.Cleanup(gh.Close)
 	gh.CreateRepo(gitopsRepo, "main", map[string]string{gitopsPath: deployment})
 	gh.AddToken(gitopsToken, githubtest.Token{Login: "platform-bot", Scopes: []string{"repo"}})
 	accepting := httptest.NewServer(authRegistry(registryPassword))
@@ -217,11 +218,10 @@ func mage(t *testing.T, root string, env map[string]string, args ...string) (str
 // settings (a developer's or the CI runner's), plus env.
 func environ(env map[string]string) []string {
 	s, _ := config.Load(func(string) (string, bool) { return "", false }, "")
-	pipelineVars := s.Names()
 	var out []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if slices.Contains(pipelineVars, name) {
+		if _, ok := s.Var(name); ok {
 			continue
 		}
 		out = append(out, kv)

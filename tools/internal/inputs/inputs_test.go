@@ -1,0 +1,76 @@
+package inputs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func write(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDigest guards what keys the cache: the content and names of a set's
+// files, and nothing else (not where the clone is, nor build output).
+func TestDigest(t *testing.T) {
+	set := Set{Name: "gitops", Paths: []string{"gitops", "missing.yaml"}}
+	files := map[string]string{"gitops/a.yaml": "a: 1\n", "gitops/sub/b.yaml": "b: 2\n", "other/c.go": "package c\n"}
+	one, two := t.TempDir(), t.TempDir()
+	write(t, one, files)
+	write(t, two, files)
+	d1, err := Digest(one, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := Digest(two, set); d2 != d1 {
+		t.Errorf("Digest differs between two clones of the same files: %s, %s", d1, d2)
+	}
+	steps := []struct {
+		name    string
+		files   map[string]string
+		changed bool
+	}{
+		{"a file outside the set", map[string]string{"other/c.go": "package c // changed\n"}, false},
+		{"the local loop's state", map[string]string{"gitops/.state/x": "state\n"}, false},
+		{"a file of the set", map[string]string{"gitops/sub/b.yaml": "b: 3\n"}, true},
+		{"a new file of the set", map[string]string{"gitops/c.yaml": "c: 1\n"}, true},
+		{"a missing path appearing", map[string]string{"missing.yaml": "x\n"}, true},
+	}
+	prev := d1
+	for _, st := range steps {
+		write(t, one, st.files)
+		got, err := Digest(one, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got != prev) != st.changed {
+			t.Errorf("after changing %s: digest changed = %v, want %v", st.name, got != prev, st.changed)
+		}
+		prev = got
+	}
+}
+
+func TestEnv(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"gitops/a.yaml": "a\n"})
+	env, err := Env(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(env) != len(All) {
+		t.Fatalf("Env() = %d variables, want one per set (%d)", len(env), len(All))
+	}
+	want, _ := Digest(root, Gitops)
+	if env[0] != "PIPELINE_TEST_INPUT_GITOPS="+want {
+		t.Errorf("Env()[0] = %q, want the gitops digest", env[0])
+	}
+}
