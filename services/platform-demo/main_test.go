@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -168,6 +169,7 @@ func TestBinaryDrain(t *testing.T) {
 // build pipeline does, into a temporary directory.
 func buildService(t *testing.T, version, commit string) string {
 	t.Helper()
+	trackSources(t)
 	bin := filepath.Join(t.TempDir(), "platform-demo")
 	ldflags := fmt.Sprintf("-s -w -X main.version=%s -X main.commit=%s", version, commit)
 	out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, ".").CombinedOutput()
@@ -175,6 +177,28 @@ func buildService(t *testing.T, version, commit string) string {
 		t.Fatalf("go build -ldflags %q: %v\n%s", ldflags, err, out)
 	}
 	return bin
+}
+
+// trackSources opens every file of the module from the test process. The
+// binary built below is compiled from them, but the test binary leaves out
+// what no test calls (main itself), and Go's test cache keys a result on the
+// test binary and the files the test opened: without this, a change to
+// main() would be served a result cached before it.
+func trackSources(t *testing.T) {
+	t.Helper()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	})
+	if err != nil {
+		t.Fatalf("track the sources the binary is built from: %v", err)
+	}
 }
 
 // service is a running service binary.

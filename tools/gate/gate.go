@@ -1,44 +1,145 @@
-// Package check runs the repository's quality gate: gofmt, go vet (the
+// Package gate runs the repository's quality gate: gofmt, go vet (the
 // magefile included) and the race-enabled tests of every workspace module.
+//
+// The gate reruns exactly the tests whose inputs changed and takes the rest
+// from Go's test cache: it passes -trimpath, so that a result does not
+// depend on where the clone is, and the content digests of the repository
+// files tests read outside their module (tools/internal/inputs), so that a
+// result cached against other files is never reused. Full reruns every test.
+//
+// The go processes of the gate never see the pipeline's secrets: Environ
+// removes them from the environment it is given.
 package gate
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"go/format"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 // Options configures a run of the gate.
 type Options struct {
 	// Root is the workspace root (the directory holding go.work).
 	Root string
-	// Modules are the workspace modules, relative to Root.
-	Modules []string
 	// Short passes -short to go test, skipping the slow end-to-end tests.
 	Short bool
 	// Run, when set, is passed to go test -run.
 	Run string
-	// Stdout and Stderr receive the output of go vet and go test.
+	// Full reruns every test (-count=1) instead of reusing cached results.
+	Full bool
+	// Env is the environment of the go commands, without secrets (see
+	// Environ). Nil means Environ(os.Environ(), nil).
+	Env []string
+	// Stdout receives one line per package and the summary; Stderr the go
+	// command's own messages.
 	Stdout, Stderr io.Writer
 }
 
-// All runs gofmt, vet and tests, stopping at the first failing step.
-func All(ctx context.Context, opts Options) error {
+// Result is what a run of the gate did.
+type Result struct {
+	// Packages are the tested packages, in the order they finished.
+	Packages []Package
+	// Start and End bound the run.
+	Start, End time.Time
+}
+
+// Package is one package's test result.
+type Package struct {
+	// Path is the import path.
+	Path string
+	// Status is "ran", "cached", "no tests" or "failed".
+	Status string
+	// Elapsed is how long its tests ran; zero when cached.
+	Elapsed time.Duration
+}
+
+// Ran lists the packages whose tests ran rather than came from the cache.
+func (r Result) Ran() []string {
+	var out []string
+	for _, p := range r.Packages {
+		if p.Status == "ran" || p.Status == "failed" {
+			out = append(out, p.Path)
+		}
+	}
+	return out
+}
+
+// Summary is one line: how many packages ran, how many were cached.
+func (r Result) Summary() string {
+	counts := map[string]int{}
+	for _, p := range r.Packages {
+		counts[p.Status]++
+	}
+	s := fmt.Sprintf("%d packages: %d ran, %d cached", counts["ran"]+counts["cached"]+counts["failed"], counts["ran"]+counts["failed"], counts["cached"])
+	if n := counts["failed"]; n > 0 {
+		s += fmt.Sprintf(", %d failed", n)
+	}
+	return s
+}
+
+// Run runs gofmt, vet and the tests, stopping at the first failing step.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	res := Result{Start: time.Now()}
+	defer func() { res.End = time.Now() }()
+	if opts.Env == nil {
+		opts.Env = Environ(os.Environ(), nil)
+	}
 	if err := Gofmt(ctx, opts.Root); err != nil {
-		return err
+		return res, err
 	}
-	if err := Vet(ctx, opts); err != nil {
-		return err
+	patterns, err := Patterns(opts.Root)
+	if err != nil {
+		return res, err
 	}
-	return Test(ctx, opts)
+	if err := vet(ctx, opts, patterns); err != nil {
+		return res, err
+	}
+	res.Packages, err = test(ctx, opts, patterns)
+	res.End = time.Now()
+	return res, err
+}
+
+// Patterns lists the package patterns of the workspace's modules, one
+// ./dir/... for each module of go.work that has packages (the root module
+// holds only the magefile).
+func Patterns(root string) ([]string, error) {
+	path := filepath.Join(root, "go.work")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the workspace: %w", err)
+	}
+	wf, err := modfile.ParseWork(path, b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	var out []string
+	for _, u := range wf.Use {
+		dir := filepath.ToSlash(filepath.Clean(u.Path))
+		if dir == "." {
+			continue
+		}
+		out = append(out, "./"+dir+"/...")
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s uses no module besides the root: nothing to test", path)
+	}
+	return out, nil
 }
 
 // Gofmt reports every tracked or new Go file that gofmt would change.
@@ -70,40 +171,191 @@ func Gofmt(ctx context.Context, root string) error {
 	return nil
 }
 
-// Vet runs go vet in every module, and once more with -tags mage at the
-// root, because go vet skips the magefile's build tag otherwise.
-func Vet(ctx context.Context, opts Options) error {
-	for _, m := range opts.Modules {
-		if err := goCmd(ctx, opts, m, "vet", "./..."); err != nil {
-			return err
-		}
+// vet runs go vet over the modules, and over the magefile with -tags mage,
+// because go vet skips the magefile's build tag otherwise.
+func vet(ctx context.Context, opts Options, patterns []string) error {
+	runs := [][]string{append([]string{"vet"}, patterns...)}
+	if _, err := os.Stat(filepath.Join(opts.Root, "magefile.go")); err == nil {
+		runs = append(runs, []string{"vet", "-tags", "mage", "."})
 	}
-	return goCmd(ctx, opts, ".", "vet", "-tags", "mage", ".")
-}
-
-// Test runs go test -race in every module.
-func Test(ctx context.Context, opts Options) error {
-	for _, m := range opts.Modules {
-		args := []string{"test", "-race", "-count=1"}
-		if opts.Short {
-			args = append(args, "-short")
-		}
-		if opts.Run != "" {
-			args = append(args, "-run", opts.Run)
-		}
-		if err := goCmd(ctx, opts, m, append(args, "./...")...); err != nil {
-			return err
+	for _, args := range runs {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir, cmd.Env = opts.Root, opts.Env
+		cmd.Stdout, cmd.Stderr = opts.Stderr, opts.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
 		}
 	}
 	return nil
 }
 
-func goCmd(ctx context.Context, opts Options, module string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = filepath.Join(opts.Root, module)
-	cmd.Stdout, cmd.Stderr = opts.Stdout, opts.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s in %s: %w", strings.Join(args, " "), module, err)
+// test runs go test -race over the modules in one go command, so that it
+// schedules the packages of every module together, and reports each
+// package as it finishes.
+func test(ctx context.Context, opts Options, patterns []string) ([]Package, error) {
+	args := []string{"test", "-race", "-trimpath", "-json"}
+	if opts.Full {
+		args = append(args, "-count=1")
 	}
-	return nil
+	if opts.Short {
+		args = append(args, "-short")
+	}
+	if opts.Run != "" {
+		args = append(args, "-run", opts.Run)
+	}
+	digests, err := inputs.Env(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, patterns...)...)
+	cmd.Dir = opts.Root
+	cmd.Env = append(slices.Clone(opts.Env), digests...)
+	cmd.Stderr = opts.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("go test: %w", err)
+	}
+	pkgs := report(stdout, opts.Stdout)
+	err = cmd.Wait()
+	if err != nil {
+		if ctx.Err() != nil {
+			return pkgs, ctx.Err()
+		}
+		var failed []string
+		for _, p := range pkgs {
+			if p.Status == "failed" {
+				failed = append(failed, p.Path)
+			}
+		}
+		if len(failed) > 0 {
+			return pkgs, fmt.Errorf("tests failed in %s", strings.Join(failed, ", "))
+		}
+		return pkgs, fmt.Errorf("go test: %w", err)
+	}
+	return pkgs, nil
+}
+
+// event is one line of `go test -json` (test2json) output.
+type event struct {
+	Action     string
+	Package    string
+	ImportPath string // build-output and build-fail events
+	Test       string
+	Output     string
+	Elapsed    float64
+}
+
+// report reads test2json events from r, prints one line per finished
+// package (and the whole output of a failed one) to w, and returns the
+// packages.
+func report(r io.Reader, w io.Writer) []Package {
+	var (
+		pkgs   []Package
+		output = map[string]*strings.Builder{}
+		cached = map[string]bool{}
+	)
+	buf := func(key string) *strings.Builder {
+		if output[key] == nil {
+			output[key] = &strings.Builder{}
+		}
+		return output[key]
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			fmt.Fprintln(w, sc.Text()) // not an event: pass it on
+			continue
+		}
+		switch e.Action {
+		case "build-output":
+			buf(e.ImportPath).WriteString(e.Output)
+		case "build-fail":
+			fmt.Fprint(w, buf(e.ImportPath).String())
+		case "output":
+			buf(e.Package).WriteString(e.Output)
+			if e.Test == "" && strings.Contains(e.Output, "(cached)") {
+				cached[e.Package] = true
+			}
+		case "pass", "fail", "skip":
+			if e.Test != "" {
+				break
+			}
+			p := Package{Path: e.Package, Elapsed: time.Duration(e.Elapsed * float64(time.Second))}
+			switch {
+			case e.Action == "fail":
+				p.Status = "failed"
+				fmt.Fprint(w, buf(e.Package).String())
+			case e.Action == "skip":
+				p.Status = "no tests"
+			case cached[e.Package]:
+				p.Status = "cached"
+			default:
+				p.Status = "ran"
+			}
+			if p.Status != "no tests" {
+				fmt.Fprintf(w, "%-6s %s %s\n", statusWord(p), p.Path, elapsed(p))
+			}
+			pkgs = append(pkgs, p)
+		}
+	}
+	return pkgs
+}
+
+func statusWord(p Package) string {
+	if p.Status == "failed" {
+		return "FAIL"
+	}
+	return "ok"
+}
+
+func elapsed(p Package) string {
+	if p.Status == "cached" {
+		return "(cached)"
+	}
+	return p.Elapsed.Round(10 * time.Millisecond).String()
+}
+
+// secretSuffixes end the names of variables that hold credentials. Tests
+// never need one: a test that talks to a server makes its own.
+var secretSuffixes = []string{"_TOKEN", "_PASSWORD", "_PRIVATE_KEY", "_SECRET", "_KEY"}
+
+// Environ returns environ without secrets: the variables named in secrets
+// and every variable whose name ends in _TOKEN, _PASSWORD, _SECRET, _KEY
+// or _PRIVATE_KEY (GITHUB_TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN and the
+// like included).
+func Environ(environ, secrets []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		upper := strings.ToUpper(name)
+		if slices.Contains(secrets, name) || slices.ContainsFunc(secretSuffixes, func(s string) bool { return strings.HasSuffix(upper, s) }) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// Stripped lists the names Environ removes from environ, sorted, for a
+// report that says what the tests could not see.
+func Stripped(environ, secrets []string) []string {
+	kept := map[string]bool{}
+	for _, kv := range Environ(environ, secrets) {
+		name, _, _ := strings.Cut(kv, "=")
+		kept[name] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !kept[name] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
