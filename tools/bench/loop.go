@@ -161,9 +161,9 @@ func (b *bencher) pipelineRun(ctx context.Context, ws *workspace, state string) 
 	sum, err := pipeline.Run(ctx, pipeline.Options{
 		Settings: settings,
 		Build:    info,
-		Test: func(ctx context.Context) error {
+		Gate: func(ctx context.Context) (string, error) {
 			_, err := goTest(ctx, ws)
-			return err
+			return "go test ./... (service module)", err
 		},
 		Logger: b.opts.Logger,
 	})

@@ -366,7 +366,7 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 				return res, fmt.Errorf("%w; gave up: %v", err, serr)
 			}
 		case errors.Is(err, errConflict):
-			return res, fmt.Errorf("bump %s: %w on each of %d attempts: other writers keep changing it; run the bump again", opts.Path, err, attempt)
+			return res, fmt.Errorf("%w, on each of %d attempts: other writers keep changing it; run the bump again", err, attempt)
 		default:
 			return res, err
 		}

@@ -19,8 +19,10 @@ import (
 type Options struct {
 	// Root is the workspace root: it holds .ko.yaml and go.work.
 	Root string
-	// Main is the main package, relative to Root, as .ko.yaml's builds entry
-	// names it; publish.DefaultMain when empty.
+	// Config is the build settings file, as publish.Options.Config.
+	Config string
+	// Main is the main package, relative to Root, as a builds entry names
+	// it; empty means the one builds entry there is.
 	Main string
 	// Output is the path of the binary to write, absolute or relative to Root.
 	Output string
@@ -31,7 +33,7 @@ type Options struct {
 // Binary runs `go build` with .ko.yaml's flags and environment and
 // opts.LDFlags, and returns the absolute path of the binary.
 func Binary(ctx context.Context, opts Options) (string, error) {
-	b, err := publish.BuildSettings(opts.Root, opts.Main)
+	b, err := publish.BuildSettings(opts.Root, opts.Config, opts.Main)
 	if err != nil {
 		return "", err
 	}

@@ -29,6 +29,9 @@ import (
 // registry.
 const LocalImageName = "platform-demo"
 
+// DefaultDeployBranch is the branch of this repository whose pushes deploy.
+const DefaultDeployBranch = "main"
+
 // Settings is everything a pipeline run needs, resolved from the environment.
 type Settings struct {
 	// Root is the repository root (the directory holding go.work).
@@ -47,6 +50,15 @@ type Settings struct {
 	SourceURL string
 	// StepSummary is the file Actions renders under the run (GITHUB_STEP_SUMMARY).
 	StepSummary string
+	// StepOutput is the file Actions reads step outputs from (GITHUB_OUTPUT).
+	StepOutput string
+	// EventName is the event that started the workflow (GITHUB_EVENT_NAME):
+	// push, pull_request, workflow_dispatch...
+	EventName string
+	// Ref is the ref the workflow runs on (GITHUB_REF), e.g. refs/heads/main.
+	Ref string
+	// DeployBranch is the branch whose pushes deploy (DEPLOY_BRANCH).
+	DeployBranch string
 
 	// Registry is KO_DOCKER_REPO; empty means the embedded registry.
 	Registry string
@@ -60,6 +72,10 @@ type Settings struct {
 	// Base is "local" for the in-process static base, or empty for the
 	// production base named in .ko.yaml (PUBLISH_BASE).
 	Base string
+	// KoConfig is where the build settings are (KO_CONFIG_PATH, as ko reads
+	// it: a .ko.yaml or a directory holding one); empty means .ko.yaml at
+	// the root.
+	KoConfig string
 
 	// GitopsRepo is GITOPS_REPO: owner/name (GitHub API), or a git URL or
 	// path. Empty means the local gitops repository in StateDir.
@@ -186,12 +202,16 @@ func (s Settings) Mode() string {
 func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	l := loader{lookup: lookup}
 	s := Settings{
-		Root:        root,
-		StateDir:    l.str("PIPELINE_STATE_DIR", filepath.Join(root, ".state")),
-		InActions:   l.str("GITHUB_ACTIONS", "") == "true",
-		GitHubSHA:   l.str("GITHUB_SHA", ""),
-		SourceRepo:  l.str("GITHUB_REPOSITORY", "andrelair-platform/platform-demo"),
-		StepSummary: l.str("GITHUB_STEP_SUMMARY", ""),
+		Root:         root,
+		StateDir:     l.str("PIPELINE_STATE_DIR", filepath.Join(root, ".state")),
+		InActions:    l.str("GITHUB_ACTIONS", "") == "true",
+		GitHubSHA:    l.str("GITHUB_SHA", ""),
+		SourceRepo:   l.str("GITHUB_REPOSITORY", "andrelair-platform/platform-demo"),
+		StepSummary:  l.str("GITHUB_STEP_SUMMARY", ""),
+		StepOutput:   l.str("GITHUB_OUTPUT", ""),
+		EventName:    l.str("GITHUB_EVENT_NAME", ""),
+		Ref:          l.str("GITHUB_REF", ""),
+		DeployBranch: l.str("DEPLOY_BRANCH", DefaultDeployBranch),
 
 		Registry:         l.str("KO_DOCKER_REPO", ""),
 		RegistryAddr:     l.str("LOCAL_REGISTRY_ADDR", registry.DefaultAddr),
@@ -199,6 +219,7 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		RegistryPassword: l.secret("REGISTRY_PASSWORD"),
 		Platforms:        splitList(l.str("PLATFORMS", "")),
 		Base:             l.str("PUBLISH_BASE", ""),
+		KoConfig:         l.str("KO_CONFIG_PATH", ""),
 
 		GitopsRepo:      l.str("GITOPS_REPO", ""),
 		GitopsPath:      l.str("GITOPS_PATH", bump.DefaultPath),
@@ -252,7 +273,7 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	sort.Slice(s.Vars, func(i, j int) bool { return s.Vars[i].Name < s.Vars[j].Name })
 
 	errs := l.errs
-	if s.InActions {
+	if deploy, _ := s.Deploys(); s.InActions && deploy {
 		// A hosted runner has no local loop to fall back to: a missing
 		// setting there is a misconfigured repository, not a wish to run locally.
 		if s.Registry == "" {
@@ -285,6 +306,40 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		errs = append(errs, errors.New("Argo CD refresh is half configured: set all of ARGOCD_SERVER, ARGOCD_APP and ARGOCD_AUTH_TOKEN, or none"))
 	}
 	return s, errors.Join(errs...)
+}
+
+// SecretNames lists the variables Load treats as secrets, for the callers
+// that must keep them from processes that do not need them.
+func SecretNames() []string {
+	s, _ := Load(func(string) (string, bool) { return "", false }, "")
+	var names []string
+	for _, v := range s.Vars {
+		if v.Secret {
+			names = append(names, v.Name)
+		}
+	}
+	return names
+}
+
+// Deploys reports whether `mage ci` takes this run's commit live, or runs
+// the gate only, and why. Outside GitHub Actions a run deploys (to the local
+// loop unless configured otherwise). Inside, a push to DEPLOY_BRANCH and a
+// workflow_dispatch deploy; a pull request, a push to another branch or a
+// tag, and other events run the gate only.
+func (s Settings) Deploys() (bool, string) {
+	switch {
+	case !s.InActions:
+		return true, "run outside GitHub Actions"
+	case s.EventName == "push" && s.Ref == "refs/heads/"+s.DeployBranch:
+		return true, "push to " + s.DeployBranch
+	case s.EventName == "workflow_dispatch":
+		return true, "run by hand (workflow_dispatch) on " + strings.TrimPrefix(s.Ref, "refs/heads/")
+	case s.EventName == "push":
+		return false, fmt.Sprintf("push to %s: gate only; deploys run on pushes to %s", strings.TrimPrefix(s.Ref, "refs/heads/"), s.DeployBranch)
+	case s.EventName == "":
+		return false, "GITHUB_EVENT_NAME is not set: gate only"
+	}
+	return false, fmt.Sprintf("%s event: gate only; deploys run on pushes to %s", s.EventName, s.DeployBranch)
 }
 
 // ArgoConfigured reports whether the post-bump Argo CD refresh is on.

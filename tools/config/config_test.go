@@ -31,9 +31,15 @@ func TestLoad(t *testing.T) {
 		{name: "registry only", env: map[string]string{"KO_DOCKER_REPO": "127.0.0.1:5000/p"}, wantMode: "mixed", wantImage: "127.0.0.1:5000/p"},
 		{
 			// Guards against a hosted runner silently running the local loop.
-			name:     "actions without configuration",
-			env:      map[string]string{"GITHUB_ACTIONS": "true"},
+			name:     "actions deploy without configuration",
+			env:      map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"},
 			wantErrs: []string{"KO_DOCKER_REPO is not set inside GitHub Actions", "GITOPS_REPO is not set inside GitHub Actions"},
+		},
+		{
+			// A pull request runs the gate only, without deploy settings.
+			name:     "actions pull request without configuration",
+			env:      map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/7/merge"},
+			wantMode: "local", wantImage: "127.0.0.1:5055/platform-demo",
 		},
 		{
 			name:     "malformed values name the variable",
@@ -142,6 +148,37 @@ func TestLoadRefusesFakeSecrets(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("Load(%s=%q) error = %q, want it to contain %q", tt.name, tt.value, err, w)
 			}
+		}
+	}
+}
+
+func TestDeploys(t *testing.T) {
+	tests := []struct {
+		env    map[string]string
+		deploy bool
+		why    string
+	}{
+		{nil, true, "outside GitHub Actions"},
+		{map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}, true, "push to main"},
+		{map[string]string{"GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_REF": "refs/heads/main"}, true, "workflow_dispatch"},
+		{map[string]string{"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/7/merge"}, false, "pull_request event: gate only"},
+		{map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature"}, false, "push to feature: gate only; deploys run on pushes to main"},
+		{map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/release", "DEPLOY_BRANCH": "release"}, true, "push to release"},
+		{map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/tags/v1"}, false, "gate"},
+	}
+	for _, tt := range tests {
+		env := map[string]string{"KO_DOCKER_REPO": "ghcr.io/o/p", "GITOPS_REPO": "o/gitops"}
+		for k, v := range tt.env {
+			env[k] = v
+			env["GITHUB_ACTIONS"] = "true"
+		}
+		s, err := Load(lookup(env), "/repo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deploy, why := s.Deploys()
+		if deploy != tt.deploy || !strings.Contains(why, tt.why) {
+			t.Errorf("Deploys() with %v = %v, %q; want %v, %q", tt.env, deploy, why, tt.deploy, tt.why)
 		}
 	}
 }

@@ -45,10 +45,7 @@ func (p *Pipeline) Bump(ctx context.Context, image string, info buildinfo.Info) 
 		SkipCI: !s.LocalGitops() && s.GitopsRepo == s.SourceRepo,
 		Logger: p.log,
 	})
-	if err != nil {
-		return res, fmt.Errorf("bump %s in %s: %w", s.GitopsPath, s.GitopsTarget(), err)
-	}
-	return res, nil
+	return res, err
 }
 
 // CheckImage makes sure image exists in its registry, so that a bump by hand

@@ -11,11 +11,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/andrelair-platform/platform-demo/tools/config"
 )
 
 // TestCheckImage guards `mage bump` by hand against deploying a reference

@@ -13,41 +13,26 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// clone copies the repository's files (tracked, and new ones git does not
-// ignore, so uncommitted work is tested too) into a fresh repository with
-// one commit, and returns its root.
+// clone makes a source repository for the pipeline to take live: the
+// stand-in service with build settings shaped like the repository's, and
+// the repository's own gitops/ template, committed once. It returns its
+// root. The service is the stand-in, so that these tests run again when
+// the pipeline or the gitops template changes, not on every change to the
+// service (which `mage ci` itself takes live).
 func clone(t *testing.T) string {
 	t.Helper()
-	src, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
+	src := filepath.Join(inputs.Need(t, inputs.Gitops), "gitops")
+	dst := filepath.Join(t.TempDir(), "platform-demo")
+	if _, err := fixture.Module(dst); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
-	if err != nil {
-		t.Fatalf("list repository files: %v", err)
-	}
-	dst := filepath.Join(t.TempDir(), "platform-demo")
-	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		b, err := os.ReadFile(filepath.Join(src, name))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // deleted in the work tree
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := os.Stat(filepath.Join(src, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, name), b, info.Mode().Perm()); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.CopyFS(filepath.Join(dst, "gitops"), os.DirFS(src)); err != nil {
+		t.Fatal(err)
 	}
 	git(t, dst, "init", "-q", "-b", "main")
 	commit(t, dst, "initial")
@@ -120,7 +105,7 @@ func TestLocalLoop(t *testing.T) {
 		for _, st := range sum.Stages {
 			names = append(names, st.Name+":"+st.Status)
 		}
-		if got, want := strings.Join(names, " "), "test:skipped publish:ok bump:ok rollout:ok verify:ok"; got != want {
+		if got, want := strings.Join(names, " "), "test:skipped build:ok push:ok bump:ok rollout:ok verify:ok"; got != want {
 			t.Errorf("stages = %q, want %q", got, want)
 		}
 		if sum.LiveCommit != first.Commit || sum.Live <= 0 || !strings.Contains(sum.Image, "@sha256:") || len(sum.GitopsCommit) != 40 {
@@ -151,7 +136,7 @@ func TestLocalLoop(t *testing.T) {
 		return res.PID, res.PreviousPID
 	}
 
-	if err := os.WriteFile(filepath.Join(root, "services/platform-demo/CHANGE"), []byte("second\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "services/svc/CHANGE"), []byte("second\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	second := commit(t, root, "second")
@@ -189,7 +174,7 @@ func TestLocalLoop(t *testing.T) {
 	for _, st := range sum.Stages {
 		stages = append(stages, st.Name+":"+st.Status)
 	}
-	if got, want := strings.Join(stages, " "), "test:skipped publish:ok bump:ok deploy:skipped verify:skipped"; got != want {
+	if got, want := strings.Join(stages, " "), "test:skipped build:ok push:ok bump:ok deploy:skipped verify:skipped"; got != want {
 		t.Errorf("Run(older) stages = %q, want %q\n%s", got, want, sum.Text())
 	}
 	if live, err := verify.Probe(ctx, nil, p.VerifyURL()); err != nil || live.Commit != third.Commit {

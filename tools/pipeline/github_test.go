@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,12 +15,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
-	"github.com/google/go-containerregistry/pkg/registry"
 )
 
 const (
@@ -129,8 +132,9 @@ func TestGitHubMode(t *testing.T) {
 	stepSummary := filepath.Join(t.TempDir(), "step-summary.md")
 	imageRepo := strings.TrimPrefix(reg.URL, "http://") + "/andrelair-platform/platform-demo"
 	env := map[string]string{
-		"GITHUB_ACTIONS": "true", "GITHUB_SHA": info.Commit, "GITHUB_REPOSITORY": "andrelair-platform/platform-demo",
-		"GITHUB_STEP_SUMMARY": stepSummary, "PIPELINE_STATE_DIR": t.TempDir(),
+		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
+		"GITHUB_SHA": info.Commit, "GITHUB_REPOSITORY": "andrelair-platform/platform-demo",
+		"GITHUB_STEP_SUMMARY": stepSummary, "GITHUB_OUTPUT": filepath.Join(t.TempDir(), "output"), "PIPELINE_STATE_DIR": t.TempDir(),
 		"KO_DOCKER_REPO": imageRepo, "REGISTRY_USERNAME": regUser, "REGISTRY_PASSWORD": regPass,
 		// gcr.io is out of reach here; production uses .ko.yaml's distroless base.
 		"PUBLISH_BASE": "local",
@@ -154,7 +158,7 @@ func TestGitHubMode(t *testing.T) {
 	for _, st := range sum.Stages {
 		stages = append(stages, st.Name+":"+st.Status)
 	}
-	if got, want := strings.Join(stages, " "), "test:skipped publish:ok bump:ok refresh:ok verify:ok"; got != want {
+	if got, want := strings.Join(stages, " "), "test:skipped build:ok push:ok bump:ok refresh:ok verify:ok"; got != want {
 		t.Errorf("stages = %q, want %q\n%s", got, want, sum.Text())
 	}
 	if sum.LiveCommit != info.Commit {
@@ -183,11 +187,74 @@ func TestGitHubMode(t *testing.T) {
 		t.Errorf("Argo CD rolled out %v, want exactly %s", synced, sum.Image)
 	}
 	jsonPath := filepath.Join(s.StateDir, "ci-summary.json")
-	if err := WriteSummary(sum, jsonPath, s.StepSummary); err != nil {
+	if err := WriteSummary(sum, jsonPath, s.StepSummary, s.StepOutput); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(stepSummary)
 	if err != nil || !strings.Contains(string(md), "| refresh | ok |") {
 		t.Errorf("GITHUB_STEP_SUMMARY = %q, %v; want the stage table", md, err)
+	}
+	// The attestation step of the workflow signs the digest the run pushed.
+	out, err := os.ReadFile(s.StepOutput)
+	repo, digest, _ := strings.Cut(sum.Image, "@")
+	repo = repo[:strings.LastIndexByte(repo, ':')]
+	for _, line := range []string{"deploy=true", "digest=" + digest, "image=" + repo, "live=true", "ref=" + sum.Image} {
+		if err != nil || !strings.Contains(string(out), line+"\n") {
+			t.Errorf("GITHUB_OUTPUT = %q, %v; want a line %q", out, err, line)
+		}
+	}
+}
+
+// TestGateOnly guards pull requests: their run is the gate alone, and a
+// failed gate never pushes or bumps, even where a deploy would run.
+func TestGateOnly(t *testing.T) {
+	gh := githubtest.New()
+	t.Cleanup(gh.Close)
+	gh.CreateRepo("o/gitops", "main", map[string]string{"a.yaml": "a: 1\n"})
+	reg := httptest.NewServer(pushAuth())
+	defer reg.Close()
+	info := buildinfo.Info{Commit: strings.Repeat("a", 40), Version: "aaaaaaa"}
+	base := map[string]string{
+		"GITHUB_ACTIONS": "true", "KO_DOCKER_REPO": strings.TrimPrefix(reg.URL, "http://") + "/p",
+		"GITOPS_REPO": "o/gitops", "GITHUB_API_URL": gh.URL, "GITOPS_TOKEN": ghToken, "PIPELINE_STATE_DIR": t.TempDir(),
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		gate    error
+		stages  string
+		deploys bool
+	}{
+		{"pull request", map[string]string{"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/7/merge"}, nil, "test:ok deploy:skipped", false},
+		{"push to a feature branch", map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature"}, nil, "test:ok deploy:skipped", false},
+		{"failed gate on main", map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}, errors.New("tests failed"), "test:failed build:", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := maps.Clone(base)
+			maps.Copy(env, tt.env)
+			s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := Run(context.Background(), Options{Settings: s, Build: info,
+				Gate: func(context.Context) (string, error) { return "fixture gate", tt.gate }})
+			if (err != nil) != (tt.gate != nil) {
+				t.Fatalf("Run() error = %v, want %v", err, tt.gate)
+			}
+			var stages []string
+			for _, st := range sum.Stages {
+				stages = append(stages, st.Name+":"+st.Status)
+			}
+			if got := strings.Join(stages, " "); !strings.HasPrefix(got, tt.stages) || sum.Deploy != tt.deploys {
+				t.Errorf("stages = %q (deploy %v), want %q… (deploy %v)\n%s", got, sum.Deploy, tt.stages, tt.deploys, sum.Text())
+			}
+			if n := gh.Requests(); n != 0 {
+				t.Errorf("GitHub requests = %d, want none: nothing is bumped", n)
+			}
+			if sum.Image != "" {
+				t.Errorf("image %q was pushed, want none", sum.Image)
+			}
+		})
 	}
 }

@@ -72,11 +72,21 @@ func (p *Pipeline) Close(ctx context.Context) error {
 
 // Publish builds and pushes the image of info's commit.
 func (p *Pipeline) Publish(ctx context.Context, info buildinfo.Info) (publish.Result, error) {
+	b, err := p.Build(ctx, info)
+	if err != nil {
+		return publish.Result{}, err
+	}
+	return b.Push(ctx)
+}
+
+// Build builds the image of info's commit without pushing it; Push on the
+// result pushes it.
+func (p *Pipeline) Build(ctx context.Context, info buildinfo.Info) (*publish.Built, error) {
 	repo, base := p.s.ImageRepo(), p.s.Base
 	if p.s.LocalRegistry() {
 		reg, err := p.registry(ctx)
 		if err != nil {
-			return publish.Result{}, err
+			return nil, err
 		}
 		repo = reg.Addr() + "/" + config.LocalImageName
 		if base == "" {
@@ -85,8 +95,8 @@ func (p *Pipeline) Publish(ctx context.Context, info buildinfo.Info) (publish.Re
 			base = publish.BaseLocal
 		}
 	}
-	return publish.Image(ctx, publish.Options{
-		Dir: p.s.Root, Repo: repo,
+	return publish.Build(ctx, publish.Options{
+		Dir: p.s.Root, Config: p.s.KoConfig, Repo: repo,
 		Version: info.Version, Commit: info.Commit, CommitTime: info.Time,
 		Source: p.s.SourceURL, Platforms: p.s.Platforms, Base: base,
 		Username: p.s.RegistryUsername, Password: p.s.RegistryPassword,
@@ -94,13 +104,9 @@ func (p *Pipeline) Publish(ctx context.Context, info buildinfo.Info) (publish.Re
 	})
 }
 
-// Refresh asks Argo CD to look at the gitops repository now, when
-// configured; it reports false when there is nothing configured to call.
-func (p *Pipeline) Refresh(ctx context.Context) (bool, error) {
-	if !p.s.ArgoConfigured() {
-		return false, nil
-	}
-	return true, argocd.Refresh(ctx, argocd.Options{Server: p.s.ArgoServer, Token: p.s.ArgoToken, App: p.s.ArgoApp})
+// Refresh asks Argo CD to look at the gitops repository now.
+func (p *Pipeline) Refresh(ctx context.Context) error {
+	return argocd.Refresh(ctx, argocd.Options{Server: p.s.ArgoServer, Token: p.s.ArgoToken, App: p.s.ArgoApp})
 }
 
 // Rollout makes the gitops head live on the local rollout. When another
@@ -145,8 +151,12 @@ func (p *Pipeline) VerifyURL() string {
 	return ""
 }
 
-// Verify waits until commit is live at VerifyURL.
+// Verify waits until commit is live at VerifyURL. In the local loop, with
+// no rollout of its own, it needs a `mage local` serving the rollout.
 func (p *Pipeline) Verify(ctx context.Context, commit string) (verify.Result, error) {
+	if p.s.VerifyURL == "" && p.s.LocalGitops() && p.ro == nil && p.pod == nil && p.roURL == "" && !rollout.Serving(ctx, p.s.LocalAddr) {
+		return verify.Result{}, fmt.Errorf("nothing serves the local rollout on %s: start `go tool mage local` in another terminal, or set VERIFY_URL", p.s.LocalAddr)
+	}
 	return verify.Live(ctx, verify.Options{
 		URL: p.VerifyURL(), Commit: commit,
 		Consecutive: p.s.VerifyConsecutive, Interval: p.s.VerifyInterval, Timeout: p.s.VerifyTimeout,
@@ -159,6 +169,9 @@ func (p *Pipeline) Verify(ctx context.Context, commit string) (verify.Result, er
 // each new commit. A failed rollout is reported and the previous version
 // keeps serving. ready receives the live URL once serving.
 func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func(url string)) error {
+	if !p.s.LocalGitops() {
+		return errors.New("the local rollout serves the local gitops repository: unset GITOPS_REPO (a cluster runs Argo CD instead)")
+	}
 	if p.s.LocalRegistry() {
 		// The rollout pulls from the embedded registry: serve it too.
 		if _, err := p.registry(ctx); err != nil {

@@ -32,7 +32,7 @@ func TestIntegrationLocalLoopPodman(t *testing.T) {
 	if sum.LiveCommit != info.Commit {
 		t.Errorf("live commit %q, want %q\n%s", sum.LiveCommit, info.Commit, sum.Text())
 	}
-	if st := sum.Stages[3]; st.Name != "rollout" || !strings.Contains(st.Detail, "podman pod ready") {
+	if st := sum.Stages[4]; st.Name != "rollout" || !strings.Contains(st.Detail, "podman pod ready") {
 		t.Errorf("rollout stage = %+v, want a podman pod", st)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestPodmanRefusesRemoteImage(t *testing.T) {
 	root := t.TempDir()
 	const path = "manifests/platform-demo/00-deployment.yaml"
-	seed, err := os.ReadFile(filepath.Join("..", "..", "gitops", path))
+	seed, err := os.ReadFile(filepath.Join(inputs.Need(t, inputs.Gitops), "gitops", path))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,21 +12,26 @@ import (
 func sample() Summary {
 	return Summary{
 		Mode: "local", Commit: "77b10fa9cd12d563820e1230a4fdceccfb199718", Version: "77b10fa",
+		Deploy: true, Why: "run outside GitHub Actions",
 		Stages: []Stage{
-			{Name: "test", Status: StatusSkipped, Detail: "run by the caller"},
-			{Name: "publish", Status: StatusOK, Duration: 1500 * time.Millisecond, Detail: "127.0.0.1:5055/platform-demo:77b10fa@sha256:ab"},
-			{Name: "bump", Status: StatusFailed, Duration: 20 * time.Millisecond, Detail: "push rejected | twice\nsecond line"},
+			{Name: "test", Status: StatusOK, Duration: 4200 * time.Millisecond, Detail: "29 packages: 2 ran, 27 cached"},
+			{Name: "build", Status: StatusOK, Start: 10 * time.Millisecond, Duration: 1200 * time.Millisecond, Detail: "image built; pushed once the tests pass"},
+			{Name: "push", Status: StatusOK, Start: 4200 * time.Millisecond, Duration: 300 * time.Millisecond, Detail: "127.0.0.1:5055/platform-demo:77b10fa@sha256:ab"},
+			{Name: "bump", Status: StatusFailed, Start: 4500 * time.Millisecond, Duration: 20 * time.Millisecond, Detail: "push rejected | twice\nsecond line"},
 		},
-		Total: 1520 * time.Millisecond,
+		Total: 4520 * time.Millisecond,
 	}
 }
 
 func TestSummaryText(t *testing.T) {
-	want := `STAGE    RESULT   TIME  DETAIL
-test     skipped  -     run by the caller
-publish  ok       1.5s  127.0.0.1:5055/platform-demo:77b10fa@sha256:ab
-bump     failed   20ms  push rejected | twice …
-total             1.5s  failed at bump
+	// START and END show the tests and the image build side by side.
+	want := `77b10fa deploy: run outside GitHub Actions
+STAGE  RESULT  START  END   TIME   DETAIL
+test   ok      0s     4.2s  4.2s   29 packages: 2 ran, 27 cached
+build  ok      10ms   1.2s  1.2s   image built; pushed once the tests pass
+push   ok      4.2s   4.5s  300ms  127.0.0.1:5055/platform-demo:77b10fa@sha256:ab
+bump   failed  4.5s   4.5s  20ms   push rejected | twice …
+total                 4.5s  4.5s   failed at bump
 `
 	if diff := cmp.Diff(want, sample().Text()); diff != "" {
 		t.Errorf("Text() mismatch (-want +got):\n%s", diff)
@@ -36,9 +41,10 @@ total             1.5s  failed at bump
 func TestSummaryMarkdown(t *testing.T) {
 	got := sample().Markdown()
 	for _, want := range []string{
-		"| stage | result | time | detail |",
-		"| bump | failed | 20ms | `push rejected \\| twice …` |",
-		"| **total** | | **1.5s** | `failed at bump` |",
+		"deploy (local mode)",
+		"| stage | result | start | end | time | detail |",
+		"| bump | failed | 4.5s | 4.5s | 20ms | `push rejected \\| twice …` |",
+		"| **total** | | | 4.5s | **4.5s** | `failed at bump` |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Markdown() lacks %q:\n%s", want, got)
@@ -66,7 +72,7 @@ func TestSummaryJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("unmarshal %s: %v", b, err)
 	}
-	if got.Mode != "local" || got.Total != 1.52 || got.Live != 3 || len(got.Stages) != 3 || got.Stages[1].Seconds != 1.5 || got.Stages[2].Status != "failed" {
+	if got.Mode != "local" || got.Total != 4.52 || got.Live != 3 || len(got.Stages) != 4 || got.Stages[2].Seconds != 0.3 || got.Stages[3].Status != "failed" {
 		t.Errorf("JSON = %s, want mode, totals and stages in seconds", b)
 	}
 }

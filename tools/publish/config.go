@@ -47,10 +47,25 @@ type target struct {
 	base string
 }
 
-// readConfig parses root/.ko.yaml strictly: a key Image would not honour is
-// an error rather than a silently ignored setting.
-func readConfig(root string) (koConfig, error) {
-	path := filepath.Join(root, ConfigFile)
+// configPath is where the build settings are: path when set (a .ko.yaml,
+// or a directory holding one, as ko reads KO_CONFIG_PATH), else
+// root/.ko.yaml.
+func configPath(root, path string) string {
+	if path == "" {
+		return filepath.Join(root, ConfigFile)
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return filepath.Join(path, ConfigFile)
+	}
+	return path
+}
+
+// readConfig parses the build settings strictly: a key Image would not
+// honour is an error rather than a silently ignored setting.
+func readConfig(path string) (koConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return koConfig{}, fmt.Errorf("read build settings: %w", err)
@@ -65,8 +80,15 @@ func readConfig(root string) (koConfig, error) {
 }
 
 // targetFor finds the builds entry for main (a path relative to root, as
-// `dir` joined with `main` in .ko.yaml) and resolves what ko needs for it.
+// `dir` joined with `main` in .ko.yaml; empty means the one entry there is)
+// and resolves what ko needs for it.
 func (c koConfig) targetFor(root, main string) (target, error) {
+	if main == "" {
+		if len(c.Builds) != 1 {
+			return target{}, fmt.Errorf("%s has %d builds entries: keep exactly one, the service's image", ConfigFile, len(c.Builds))
+		}
+		main = filepath.Join(c.Builds[0].Dir, c.Builds[0].Main)
+	}
 	want := filepath.Join(root, main)
 	for _, b := range c.Builds {
 		dir := filepath.Join(root, b.Dir)
@@ -151,14 +173,12 @@ type HostBuild struct {
 	Env []string
 }
 
-// BuildSettings reads the builds entry of .ko.yaml under root for main (a
-// path relative to root, DefaultMain when empty), so that `mage build` and
-// the image are built alike from the one place that says how.
-func BuildSettings(root, main string) (HostBuild, error) {
-	if main == "" {
-		main = DefaultMain
-	}
-	cfg, err := readConfig(root)
+// BuildSettings reads how the build settings at config (see
+// Options.Config) build main (a path relative to root; empty means the one
+// builds entry), so that `mage build` and the image are built alike from
+// the one place that says how.
+func BuildSettings(root, config, main string) (HostBuild, error) {
+	cfg, err := readConfig(configPath(root, config))
 	if err != nil {
 		return HostBuild{}, err
 	}

@@ -8,20 +8,22 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 // TestRepositoryConfig guards the settings production depends on in the
 // real .ko.yaml: the pinned distroless base, -trimpath and the version
 // template.
 func TestRepositoryConfig(t *testing.T) {
-	root := repoRoot(t)
-	cfg, err := readConfig(root)
+	root := inputs.Need(t, inputs.Build, inputs.Service)
+	cfg, err := readConfig(configPath(root, ""))
 	if err != nil {
 		t.Fatalf("readConfig(%q): %v", root, err)
 	}
-	tgt, err := cfg.targetFor(root, DefaultMain)
+	tgt, err := cfg.targetFor(root, "")
 	if err != nil {
-		t.Fatalf("targetFor(%q): %v", DefaultMain, err)
+		t.Fatalf("targetFor(the one builds entry): %v", err)
 	}
 	if want := "github.com/andrelair-platform/platform-demo/services/platform-demo"; tgt.importPath != want {
 		t.Errorf("import path = %q, want %q", tgt.importPath, want)
@@ -104,7 +106,7 @@ builds:
 			write(t, filepath.Join(root, ConfigFile), tt.koYAML)
 
 			got, err := func() (target, error) {
-				cfg, err := readConfig(root)
+				cfg, err := readConfig(configPath(root, ""))
 				if err != nil {
 					return target{}, err
 				}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -30,9 +31,6 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 )
-
-// DefaultMain is the service's main package, relative to the repository root.
-const DefaultMain = "./services/platform-demo"
 
 // DefaultPlatform is built when neither Options nor .ko.yaml name platforms.
 const DefaultPlatform = "linux/amd64"
@@ -54,9 +52,12 @@ type Options struct {
 	// Dir is the repository root: it holds .ko.yaml and the go.work
 	// workspace the service builds in.
 	Dir string
+	// Config is the build settings file (KO_CONFIG_PATH: a .ko.yaml, or a
+	// directory holding one), relative to Dir; empty means Dir/.ko.yaml.
+	Config string
 	// Main is the main package to build, relative to Dir, matching a builds
-	// entry of .ko.yaml (its dir joined with its main). Empty means
-	// DefaultMain.
+	// entry of the settings (its dir joined with its main). Empty means the
+	// one builds entry there is: the settings say what the image is.
 	Main string
 	// Repo is the image repository, used exactly as given, without ko's
 	// import-path naming: for example ghcr.io/andrelair-platform/platform-demo
@@ -112,10 +113,35 @@ type Result struct {
 
 // Image builds the service with ko as .ko.yaml describes it, stamps it with
 // opts' version and commit, and pushes it to opts.Repo under the version tag
-// and LatestTag.
+// and LatestTag: Build, then Push.
 func Image(ctx context.Context, opts Options) (Result, error) {
-	if err := opts.validate(); err != nil {
+	b, err := Build(ctx, opts)
+	if err != nil {
 		return Result{}, err
+	}
+	return b.Push(ctx)
+}
+
+// Built is an image that Build made and nobody pushed yet.
+type Built struct {
+	result     build.Result
+	importPath string
+	repo       name.Repository
+	tags       []string
+	base       string
+	keychain   authn.Keychain
+	transport  http.RoundTripper
+	password   string
+	logger     *slog.Logger
+}
+
+// Build builds the image and keeps it in memory, so that the pipeline can
+// build while the tests run and push only once they pass. With BaseLocal,
+// the base it builds on is pushed beside the image (ko needs it from a
+// registry); the service's image is not pushed.
+func Build(ctx context.Context, opts Options) (*Built, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -123,35 +149,30 @@ func Image(ctx context.Context, opts Options) (Result, error) {
 	}
 	root, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return Result{}, fmt.Errorf("resolve repository root: %w", err)
+		return nil, fmt.Errorf("resolve repository root: %w", err)
 	}
 	main := opts.Main
-	if main == "" {
-		main = DefaultMain
-	}
-	cfg, err := readConfig(root)
+	cfg, err := readConfig(configPath(root, opts.Config))
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	tgt, err := cfg.targetFor(root, main)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	platforms, err := choosePlatforms(opts.Platforms, cfg.DefaultPlatforms)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	repo, err := name.NewRepository(opts.Repo)
 	if err != nil {
-		return Result{}, fmt.Errorf("image repository %q: %w; set KO_DOCKER_REPO to a repository such as ghcr.io/owner/name", opts.Repo, err)
+		return nil, fmt.Errorf("image repository %q: %w; set KO_DOCKER_REPO to a repository such as ghcr.io/owner/name", opts.Repo, err)
 	}
-	registry := repo.RegistryStr()
-
 	fallback := opts.Keychain
 	if fallback == nil {
 		fallback = authn.DefaultKeychain
 	}
-	kc := Keychain(registry, opts.Username, opts.Password, fallback)
+	kc := Keychain(repo.RegistryStr(), opts.Username, opts.Password, fallback)
 	tr := Transport(remote.DefaultTransport)
 	ropts := []remote.Option{
 		remote.WithAuthFromKeychain(kc),
@@ -192,47 +213,56 @@ func Image(ctx context.Context, opts Options) (Result, error) {
 	for k, v := range metadata(opts) {
 		bopts = append(bopts, build.WithLabel(k, v), build.WithAnnotation(k, v))
 	}
-	tags := []string{opts.Version, LatestTag}
 
 	restore := redirectStdLog(logger)
 	defer restore()
-
 	b, err := build.NewGo(ctx, tgt.dir, bopts...)
 	if err != nil {
-		return Result{}, fmt.Errorf("set up the ko build of %s: %w", tgt.importPath, err)
+		return nil, fmt.Errorf("set up the ko build of %s: %w", tgt.importPath, err)
 	}
-	built, err := b.Build(ctx, build.StrictScheme+tgt.importPath)
+	res, err := b.Build(ctx, build.StrictScheme+tgt.importPath)
 	if err != nil {
 		var re *registryError
 		if errors.As(err, &re) {
-			return Result{}, re
+			return nil, re
 		}
-		return Result{}, fmt.Errorf("build %s: %w", tgt.importPath, err)
+		return nil, fmt.Errorf("build %s: %w", tgt.importPath, err)
 	}
-	pub, err := kopublish.NewDefault(repo.String(),
-		kopublish.WithTags(tags),
+	return &Built{
+		result: res, importPath: tgt.importPath, repo: repo,
+		tags: []string{opts.Version, LatestTag}, base: baseRef,
+		keychain: kc, transport: tr, password: opts.Password, logger: logger,
+	}, nil
+}
+
+// Push pushes the built image under its tags and returns its reference.
+func (b *Built) Push(ctx context.Context) (Result, error) {
+	restore := redirectStdLog(b.logger)
+	defer restore()
+	pub, err := kopublish.NewDefault(b.repo.String(),
+		kopublish.WithTags(b.tags),
 		kopublish.WithNamer(func(repo, _ string) string { return repo }),
-		kopublish.WithAuthFromKeychain(kc),
-		kopublish.WithTransport(tr),
+		kopublish.WithAuthFromKeychain(b.keychain),
+		kopublish.WithTransport(b.transport),
 		kopublish.WithUserAgent(userAgent()),
 	)
 	if err != nil {
-		return Result{}, fmt.Errorf("set up the push to %s: %w", repo, err)
+		return Result{}, fmt.Errorf("set up the push to %s: %w", b.repo, err)
 	}
-	ref, err := pub.Publish(ctx, built, build.StrictScheme+tgt.importPath)
+	ref, err := pub.Publish(ctx, b.result, build.StrictScheme+b.importPath)
 	if err != nil {
-		return Result{}, classify("push "+repo.String(), registry, err, opts.Password)
+		return Result{}, classify("push "+b.repo.String(), b.repo.RegistryStr(), err, b.password)
 	}
 	dig, ok := ref.(*name.Digest)
 	if !ok {
-		return Result{}, fmt.Errorf("push %s: ko returned %s, not a digest reference", repo, ref)
+		return Result{}, fmt.Errorf("push %s: ko returned %s, not a digest reference", b.repo, ref)
 	}
 	return Result{
-		Ref:    fmt.Sprintf("%s:%s@%s", repo, tags[0], dig.DigestStr()),
-		Repo:   repo.String(),
+		Ref:    fmt.Sprintf("%s:%s@%s", b.repo, b.tags[0], dig.DigestStr()),
+		Repo:   b.repo.String(),
 		Digest: dig.DigestStr(),
-		Tags:   tags,
-		Base:   baseRef,
+		Tags:   b.tags,
+		Base:   b.base,
 	}, nil
 }
 

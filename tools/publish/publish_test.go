@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	localregistry "github.com/andrelair-platform/platform-demo/tools/local/registry"
 )
 
@@ -42,18 +43,17 @@ const (
 
 var testCommitTime = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// repoRoot is the repository this package lives in: the tests build the real
-// service with the real .ko.yaml.
-func repoRoot(t *testing.T) string {
+// module writes the stand-in service and its build settings, shaped like
+// the repository's, into a fresh module and returns its directory. The
+// tests build it rather than the service, so that a change to the service
+// does not rerun them; TestRepositoryConfig reads the real settings.
+func module(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
+	dir := t.TempDir()
+	if _, err := fixture.Module(dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, ConfigFile)); err != nil {
-		t.Fatalf("repository root %s has no %s: %v", root, ConfigFile, err)
-	}
-	return root
+	return dir
 }
 
 // newRegistry serves an in-memory registry on loopback and returns its host:port.
@@ -73,7 +73,7 @@ var anonymous = authn.NewMultiKeychain()
 
 func testOptions(t *testing.T, registryAddr string) Options {
 	return Options{
-		Dir:        repoRoot(t),
+		Dir:        module(t),
 		Repo:       registryAddr + "/platform-demo",
 		Version:    testVersion,
 		Commit:     testCommit,
@@ -152,7 +152,7 @@ func TestImage(t *testing.T) {
 		if cfg.Config.User != "65532" {
 			t.Errorf("User = %q, want %q", cfg.Config.User, "65532")
 		}
-		if diff := cmp.Diff([]string{"/ko-app/platform-demo"}, cfg.Config.Entrypoint); diff != "" {
+		if diff := cmp.Diff([]string{"/ko-app/svc"}, cfg.Config.Entrypoint); diff != "" {
 			t.Errorf("Entrypoint (-want +got):\n%s", diff)
 		}
 		if cfg.OS != "linux" || cfg.Architecture != "amd64" {
@@ -205,7 +205,7 @@ func TestImage(t *testing.T) {
 		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 			t.Skipf("the image is linux/amd64; this host is %s/%s", runtime.GOOS, runtime.GOARCH)
 		}
-		bin := extract(t, img, "ko-app/platform-demo")
+		bin := extract(t, img, "ko-app/svc")
 		got := runVersion(t, bin)
 		want := map[string]string{"version": testVersion, "commit": testCommit}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -543,10 +543,7 @@ func runVersion(t *testing.T, bin string) map[string]string {
 // BenchmarkImage measures a warm publish: the Go build cache holds the
 // service and the registry already has the base and every layer.
 func BenchmarkImage(b *testing.B) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		b.Fatal(err)
-	}
+	root := module(b)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	opts := Options{

@@ -1,0 +1,78 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/pipeline"
+)
+
+// Publish builds the service image with ko and pushes it to
+// $KO_DOCKER_REPO (default: the embedded registry); it prints the reference.
+func Publish(ctx context.Context, e Env) error {
+	s, info, err := e.load(ctx)
+	if err != nil {
+		return err
+	}
+	p := pipeline.New(s, e.log())
+	defer p.Close(context.WithoutCancel(ctx))
+	res, err := p.Publish(ctx, info)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, res.Ref)
+	return nil
+}
+
+// Bump points the gitops manifest at image, an image its registry holds.
+func Bump(ctx context.Context, e Env, image string) error {
+	s, info, err := e.load(ctx)
+	if err != nil {
+		return err
+	}
+	p := pipeline.New(s, e.log())
+	defer p.Close(context.WithoutCancel(ctx))
+	if err := p.CheckImage(ctx, image); err != nil {
+		return err
+	}
+	res, err := p.Bump(ctx, image, info)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, res)
+	return nil
+}
+
+// Verify polls the service's /version until the current commit answers.
+func Verify(ctx context.Context, e Env) error {
+	s, info, err := e.load(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	p := pipeline.New(s, e.log())
+	res, err := p.Verify(ctx, info.Commit)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "%s is live at %s (seen after %s, %d polls)\n", info.Commit, p.VerifyURL(), res.Elapsed.Round(time.Millisecond), res.Polls)
+	return nil
+}
+
+// Local serves the gitops head on the local rollout and rolls out each new
+// bump, until Ctrl-C, which stops what it started and ends with success.
+func Local(ctx context.Context, e Env) error {
+	s, err := e.settings()
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	p := pipeline.New(s, e.log())
+	defer p.Close(context.WithoutCancel(ctx))
+	return p.Serve(ctx, time.Second, func(url string) {
+		fmt.Fprintf(e.Stdout, "serving the gitops head at %s (Ctrl-C stops)\n", url)
+	})
+}

@@ -1,0 +1,29 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/gate"
+)
+
+// Test runs the gate: gofmt, go vet and the race-enabled tests of every
+// module, rerunning only the tests whose inputs changed. TEST_FULL=1 reruns
+// every test, TEST_SHORT=1 skips the slow ones, TEST_RUN selects by name.
+func Test(ctx context.Context, e Env) error {
+	res, err := gate.Run(ctx, e.gateOptions())
+	fmt.Fprintln(e.Stdout, "tests:", res.Summary())
+	return err
+}
+
+// gateOptions are the gate's options for this environment: the tests run
+// without any of the pipeline's secrets.
+func (e Env) gateOptions() gate.Options {
+	run, _ := e.Lookup("TEST_RUN")
+	return gate.Options{
+		Root: e.Root, Short: e.flag("TEST_SHORT"), Run: run, Full: e.flag("TEST_FULL"),
+		Env:    gate.Environ(e.Environ, config.SecretNames()),
+		Stdout: e.Stdout, Stderr: e.Stderr,
+	}
+}

@@ -1,0 +1,38 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+
+	"github.com/andrelair-platform/platform-demo/tools/bench"
+	"github.com/andrelair-platform/platform-demo/tools/gate"
+)
+
+// Integration runs the integration tests, the tests named Integration in
+// files built with the integration tag: a real distribution registry with
+// auth, and the image under podman. A missing program is an error, not a
+// skip: a skip would pass a gate that checked nothing.
+func Integration(ctx context.Context, e Env) error {
+	for _, prog := range []string{"docker-registry", "podman", "runc"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			return fmt.Errorf("integration needs %s: apt-get install docker-registry podman runc (.ci/run does)", prog)
+		}
+	}
+	patterns, err := gate.Patterns(e.Root)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "integration", "-count=1", "-run", "Integration"}, patterns...)...)
+	cmd.Dir, cmd.Env = e.Root, e.gateOptions().Env
+	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+	return cmd.Run()
+}
+
+// Bench measures `go tool mage ci` after a one-line change against its
+// floor, and publish, bump, verify and the service against their peers.
+func Bench(ctx context.Context, e Env) error {
+	rep, err := bench.Run(ctx, bench.Options{Root: e.Root, Out: e.Stderr})
+	fmt.Fprint(e.Stdout, rep.Text()) // partial results are still measurements
+	return err
+}
