@@ -33,7 +33,7 @@ type Options struct {
 // Binary runs `go build` with .ko.yaml's flags and environment and
 // opts.LDFlags, and returns the absolute path of the binary.
 func Binary(ctx context.Context, opts Options) (string, error) {
-	b, err := publish.BuildSettings(opts.Root, opts.Config, opts.Main)
+	b, err := publish.ReadSettings(opts.Root, opts.Config, opts.Main)
 	if err != nil {
 		return "", err
 	}

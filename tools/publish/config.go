@@ -160,9 +160,10 @@ func importPath(dir string) (string, error) {
 	}
 }
 
-// HostBuild is how .ko.yaml says to build a main package, for a `go build`
-// on this machine that matches the image's build.
-type HostBuild struct {
+// Settings is what the build settings say about the image of one main
+// package: how `mage build` builds it on this machine to match the image,
+// and what the repository's policy checks (tools/policy/kocheck).
+type Settings struct {
 	// Dir is where `go build` runs.
 	Dir string
 	// Package is the main package's import path.
@@ -171,24 +172,32 @@ type HostBuild struct {
 	Flags []string
 	// Env is added to `go build`'s environment (CGO_ENABLED=0, ...).
 	Env []string
+	// Ldflags are the builds entry's ldflags, templates unexpanded.
+	Ldflags []string
+	// Base is the production base image.
+	Base string
+	// Platforms are the default platforms.
+	Platforms []string
 }
 
-// BuildSettings reads how the build settings at config (see
-// Options.Config) build main (a path relative to root; empty means the one
-// builds entry), so that `mage build` and the image are built alike from
-// the one place that says how.
-func BuildSettings(root, config, main string) (HostBuild, error) {
+// ReadSettings reads the build settings at config (see Options.Config) for
+// main (a path relative to root; empty means the one builds entry), the
+// one place that says how the image, and `mage build`, are built.
+func ReadSettings(root, config, main string) (Settings, error) {
 	cfg, err := readConfig(configPath(root, config))
 	if err != nil {
-		return HostBuild{}, err
+		return Settings{}, err
 	}
 	tgt, err := cfg.targetFor(root, main)
 	if err != nil {
-		return HostBuild{}, err
+		return Settings{}, err
 	}
 	flags := []string(tgt.config.Flags)
 	if len(flags) == 0 {
 		flags = cfg.DefaultFlags
 	}
-	return HostBuild{Dir: tgt.dir, Package: tgt.importPath, Flags: slices.Clone(flags), Env: tgt.config.Env}, nil
+	return Settings{
+		Dir: tgt.dir, Package: tgt.importPath, Flags: slices.Clone(flags), Env: tgt.config.Env,
+		Ldflags: slices.Clone([]string(tgt.config.Ldflags)), Base: tgt.base, Platforms: slices.Clone(cfg.DefaultPlatforms),
+	}, nil
 }

@@ -6,38 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
-
-// TestRepositoryConfig guards the settings production depends on in the
-// real .ko.yaml: the pinned distroless base, -trimpath and the version
-// template.
-func TestRepositoryConfig(t *testing.T) {
-	root := inputs.Need(t, inputs.Build, inputs.Service)
-	cfg, err := readConfig(configPath(root, ""))
-	if err != nil {
-		t.Fatalf("readConfig(%q): %v", root, err)
-	}
-	tgt, err := cfg.targetFor(root, "")
-	if err != nil {
-		t.Fatalf("targetFor(the one builds entry): %v", err)
-	}
-	if want := "github.com/andrelair-platform/platform-demo/services/platform-demo"; tgt.importPath != want {
-		t.Errorf("import path = %q, want %q", tgt.importPath, want)
-	}
-	if !strings.HasPrefix(tgt.base, "gcr.io/distroless/static:nonroot@sha256:") || len(tgt.base) != len("gcr.io/distroless/static:nonroot@sha256:")+64 {
-		t.Errorf("base = %q, want gcr.io/distroless/static:nonroot pinned by a sha256 digest", tgt.base)
-	}
-	if !slices.Contains(tgt.config.Flags, "-trimpath") {
-		t.Errorf("flags = %q, want -trimpath", tgt.config.Flags)
-	}
-	if diff := cmp.Diff([]string{"linux/amd64"}, cfg.DefaultPlatforms); diff != "" {
-		t.Errorf("defaultPlatforms (-want +got):\n%s", diff)
-	}
-}
 
 func TestTargetFor(t *testing.T) {
 	const goMod = "module example.com/demo\n\ngo 1.26\n"

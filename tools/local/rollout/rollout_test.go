@@ -26,6 +26,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 var (
@@ -37,6 +39,8 @@ var (
 // fakeService compiles testdata/fakesvc once per test binary.
 func fakeService(t *testing.T) []byte {
 	t.Helper()
+	// go build reads the source; opening it here lets the test cache see it.
+	inputs.Track(t, "testdata/fakesvc")
 	fakeOnce.Do(func() {
 		out := filepath.Join(os.TempDir(), "rollout-fakesvc-"+strings.ReplaceAll(t.Name(), "/", "_"))
 		cmd := exec.Command("go", "build", "-o", out, "./testdata/fakesvc")
