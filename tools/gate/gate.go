@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"go/format"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/modfile"
@@ -93,7 +95,8 @@ func (r Result) Summary() string {
 	return s
 }
 
-// Run runs gofmt, vet and the tests, stopping at the first failing step.
+// Run runs gofmt, then vet and the tests side by side (vet only reads what
+// the tests compile anyway), and fails if any of them fails.
 func Run(ctx context.Context, opts Options) (Result, error) {
 	res := Result{Start: time.Now()}
 	defer func() { res.End = time.Now() }()
@@ -107,12 +110,14 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := vet(ctx, opts, patterns); err != nil {
-		return res, err
-	}
-	res.Packages, err = test(ctx, opts, patterns)
+	var vetErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { vetErr = vet(ctx, opts, patterns) })
+	var testErr error
+	res.Packages, testErr = test(ctx, opts, patterns)
+	wg.Wait()
 	res.End = time.Now()
-	return res, err
+	return res, errors.Join(vetErr, testErr)
 }
 
 // Patterns lists the package patterns of the workspace's modules, one
