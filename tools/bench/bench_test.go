@@ -107,6 +107,13 @@ func TestWorkspaceChange(t *testing.T) {
 	if err := os.WriteFile(svc, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	tools := filepath.Join(root, filepath.FromSlash(toolsEdit.file))
+	if err := os.MkdirAll(filepath.Dir(tools), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tools, []byte("package verify\n\nfunc f() {\n\tconst next = \"check the rollout\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(root, "ignored.log"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -124,15 +131,15 @@ func TestWorkspaceChange(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ws.dir, "ignored.log")); err == nil {
 		t.Error("newWorkspace copied a git-ignored file")
 	}
-	for i := 1; i <= 2; i++ {
-		if err := ws.change(ctx); err != nil {
+	for i, e := range []edit{serviceEdit, serviceEdit, toolsEdit, toolsEdit} {
+		if err := ws.apply(ctx, e); err != nil {
 			t.Fatalf("change %d: %v", i, err)
 		}
 		stat, err := runGit(ctx, ws.dir, "show", "--numstat", "--format=", "HEAD")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "1\t1\t" + changedFile; strings.TrimSpace(stat) != want {
+		if want := "1\t1\t" + e.file; strings.TrimSpace(stat) != want {
 			t.Errorf("change %d: HEAD changes %q, want %q", i, strings.TrimSpace(stat), want)
 		}
 	}

@@ -1,21 +1,38 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/config"
-	"github.com/andrelair-platform/platform-demo/tools/pipeline"
+	"github.com/andrelair-platform/platform-demo/tools/gate"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 )
 
-const loopGroup = "1 local push→live after a one-line change"
+const (
+	loopGroup  = "1 go tool mage ci after a one-line change to the service"
+	toolsGroup = "2 go tool mage ci after a one-line change under tools/"
+	cloneGroup = "0 go tool mage ci, first run in a fresh clone"
+)
 
-// loopStages are the stages of a local run, in order, reported one row each.
-var loopStages = []string{"test", "publish", "bump", "rollout", "verify"}
+// toolsRuns is how many timed runs the tools row makes: each reruns the
+// tests of every package that depends on the change, tens of seconds, so it
+// makes fewer than the other rows.
+const toolsRuns = 3
+
+// ciStages are the stages of `mage ci`, in order, reported one row each.
+var ciStages = []string{"test", "build", "push", "bump", "rollout", "verify"}
 
 // floorRun is one measurement of the irreducible parts of push-to-live.
 type floorRun struct {
@@ -24,100 +41,151 @@ type floorRun struct {
 
 func (f floorRun) sum() time.Duration { return f.test + f.build + f.start }
 
-// loop measures the local loop (pipeline.Run in process, as `mage ci` runs
-// it) after a one-line change, against the sum of what no pipeline can skip
-// after the same kind of change: testing the changed module, a warm build of
-// the service and one start of it to ready.
+// ciRun is one `go tool mage ci` as the user runs it: a process in the
+// repository, on a commit.
+type ciRun struct {
+	wall    time.Duration
+	summary ciSummary
+	// ran are the packages whose tests the gate ran rather than took from
+	// the cache.
+	ran []string
+}
+
+// ciSummary is the part of ci-summary.json the bench reads.
+type ciSummary struct {
+	Deploy bool `json:"deploy"`
+	Stages []struct {
+		Name    string  `json:"name"`
+		Status  string  `json:"status"`
+		Seconds float64 `json:"seconds"`
+		Detail  string  `json:"detail"`
+	} `json:"stages"`
+	Live float64 `json:"pushToLiveSeconds"`
+}
+
+// loop times `go tool mage ci` as a process in a copy of the repository,
+// after a one-line change committed to the service and, in its own rows,
+// under tools/, against the floor measured in the same runs: testing the
+// changed module as the gate does (go test -race, with the cache), a warm
+// build of the service and one start of it to ready. No pipeline can skip
+// those; the rest is what the pipeline adds.
 func (b *bencher) loop(ctx context.Context) error {
 	ws, err := b.workspace(ctx)
 	if err != nil {
 		return err
 	}
-	// The state directory outlives the runs, as .state/ does between `mage
-	// ci` runs: the registry's blobs and the gitops repository stay warm.
-	state := filepath.Join(b.tmp, "loop-state")
-
-	// One untimed round warms the build and test caches for the copy's path
-	// and the registry's base layer.
-	if _, err := b.floor(ctx, ws); err != nil {
+	ci, err := b.newCI(ws)
+	if err != nil {
 		return err
 	}
-	if _, err := b.pipelineRun(ctx, ws, state); err != nil {
+	// The first run in the fresh copy: mage compiles the magefile there,
+	// the gate runs the tests the cache cannot vouch for in a new place.
+	first, err := ci.run(ctx, ws)
+	if err != nil {
 		return err
 	}
+	fmt.Fprintf(b.opts.Out, "bench loop: first go tool mage ci in a fresh copy: %s\n", first.wall.Round(time.Millisecond))
+	firstM := newMeasure(cloneGroup, "go tool mage ci, wall", UnitSeconds, []float64{seconds(first.wall)}, nil, nil)
+	firstM.Note = fmt.Sprintf("one run; the gate ran %d of the packages", len(first.ran))
+	b.add(firstM)
 
-	var live, floor, tests, builds, starts []float64
-	stages := map[string][]float64{}
-	for i := range b.opts.Runs {
-		var f floorRun
-		var sum pipeline.Summary
-		var err error
-		// Alternating the order spreads any drift of the machine's load
-		// over both sides.
-		if i%2 == 0 {
-			if f, err = b.floor(ctx, ws); err == nil {
-				sum, err = b.pipelineRun(ctx, ws, state)
-			}
-		} else {
-			if sum, err = b.pipelineRun(ctx, ws, state); err == nil {
-				f, err = b.floor(ctx, ws)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		live = append(live, seconds(sum.Live))
-		floor = append(floor, seconds(f.sum()))
-		tests = append(tests, seconds(f.test))
-		builds = append(builds, seconds(f.build))
-		starts = append(starts, seconds(f.start))
-		for _, st := range sum.Stages {
-			if st.Status == pipeline.StatusOK {
-				stages[st.Name] = append(stages[st.Name], seconds(st.Duration))
-			}
-		}
-		b.progress(Loop, i, "push→live %s, floor %s (test %s, build %s, start %s)",
-			sum.Live.Round(time.Millisecond), f.sum().Round(time.Millisecond),
-			f.test.Round(time.Millisecond), f.build.Round(time.Millisecond), f.start.Round(time.Millisecond))
+	// One untimed round of each side warms what the first run did not: the
+	// floor's own builds.
+	if _, err := b.floor(ctx, ws, serviceEdit, "services/platform-demo"); err != nil {
+		return err
 	}
-
-	floorM := newMeasure(loopGroup, "floor: go test + go build + start", UnitSeconds, floor, nil, nil)
-	liveM := newMeasure(loopGroup, "push→live (pipeline.Run, local)", UnitSeconds, live, &floorM, &Goal{OnRatio: true, Limit: 2})
-	b.add(liveM)
-	for _, name := range loopStages {
-		if s := stages[name]; len(s) > 0 {
-			b.add(newMeasure(loopGroup, "stage "+name, UnitSeconds, s, nil, nil).sub())
-		}
+	if err := b.ciRows(ctx, ws, ci, serviceEdit, "services/platform-demo", loopGroup, b.opts.Runs, &Goal{OnRatio: true, Limit: 2}); err != nil {
+		return err
 	}
-	testM := newMeasure(loopGroup, "floor: go test ./... (service module)", UnitSeconds, tests, nil, nil).sub()
-	buildM := newMeasure(loopGroup, "floor: warm go build (compile.Binary)", UnitSeconds, builds, nil, nil).sub()
-	startM := newMeasure(loopGroup, "floor: process start to ready", UnitSeconds, starts, nil, nil).sub()
-	b.add(floorM, testM, buildM, startM)
-
-	// The pipeline ran in this process, as in `mage ci`: its peak memory is
-	// this process's, read before the other parts add to it.
-	if rss, err := peakRSS("self"); err == nil {
-		m := newMeasure(loopGroup, "peak RSS of the bench process (in-process pipeline, as mage ci)", UnitBytes, []float64{rss}, nil, nil)
-		m.Note = "VmHWM of this process after the loop runs"
-		b.add(m)
+	if err := b.ciRows(ctx, ws, ci, toolsEdit, "tools", toolsGroup, toolsRuns, nil); err != nil {
+		return err
 	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err == nil && ru.Maxrss > 0 {
-		m := newMeasure(loopGroup, "peak RSS of the largest child (go test, go build, the service)", UnitBytes, []float64{float64(ru.Maxrss) * 1024}, nil, nil)
+	if ru, err := childMaxRSS(); err == nil {
+		m := newMeasure(loopGroup, "peak RSS of the largest child (go test, go build, mage, the service)", UnitBytes, []float64{ru}, nil, nil)
 		m.Note = "getrusage(RUSAGE_CHILDREN) ru_maxrss"
 		b.add(m)
 	}
 	return nil
 }
 
-// floor makes a one-line change, then times its irreducible parts.
-func (b *bencher) floor(ctx context.Context, ws *workspace) (floorRun, error) {
+// ciRows measures runs of `mage ci` after changes of e against the floor
+// of module, alternating which side goes first.
+func (b *bencher) ciRows(ctx context.Context, ws *workspace, ci *ciProcess, e edit, module, group string, runs int, goal *Goal) error {
+	var walls, floors, tests, builds, starts, lives []float64
+	stages := map[string][]float64{}
+	ranSeen := map[string]bool{}
+	for i := range runs {
+		var f floorRun
+		var r ciRun
+		var err error
+		if i%2 == 0 {
+			if f, err = b.floor(ctx, ws, e, module); err == nil {
+				r, err = ci.change(ctx, ws, e)
+			}
+		} else {
+			if r, err = ci.change(ctx, ws, e); err == nil {
+				f, err = b.floor(ctx, ws, e, module)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		walls = append(walls, seconds(r.wall))
+		floors = append(floors, seconds(f.sum()))
+		tests = append(tests, seconds(f.test))
+		builds = append(builds, seconds(f.build))
+		starts = append(starts, seconds(f.start))
+		lives = append(lives, r.summary.Live)
+		for _, st := range r.summary.Stages {
+			if st.Status == "ok" {
+				stages[st.Name] = append(stages[st.Name], st.Seconds)
+			}
+		}
+		for _, p := range r.ran {
+			ranSeen[p] = true
+		}
+		b.progress(group[:1], i, "mage ci %s (gate ran %d packages), floor %s (test %s, build %s, start %s)",
+			r.wall.Round(time.Millisecond), len(r.ran), f.sum().Round(time.Millisecond),
+			f.test.Round(time.Millisecond), f.build.Round(time.Millisecond), f.start.Round(time.Millisecond))
+	}
+	floorM := newMeasure(group, "floor: go test -race + go build + start", UnitSeconds, floors, nil, nil)
+	wallM := newMeasure(group, "go tool mage ci, wall", UnitSeconds, walls, &floorM, goal)
+	var ran []string
+	for p := range ranSeen {
+		ran = append(ran, strings.TrimPrefix(p, "github.com/andrelair-platform/platform-demo/"))
+	}
+	slices.Sort(ran)
+	wallM.Note = "the gate ran the tests of: " + strings.Join(ran, ", ")
+	b.add(wallM)
+	if goal != nil {
+		b.add(newMeasure(group, "go tool mage ci, wall", UnitSeconds, walls, nil, &Goal{Limit: 15}))
+	}
+	b.add(newMeasure(group, "push→live (from the run's start)", UnitSeconds, lives, nil, nil).sub())
+	for _, name := range ciStages {
+		if s := stages[name]; len(s) > 0 {
+			b.add(newMeasure(group, "stage "+name, UnitSeconds, s, nil, nil).sub())
+		}
+	}
+	b.add(floorM,
+		newMeasure(group, fmt.Sprintf("floor: go test -race ./... (%s, as the gate)", module), UnitSeconds, tests, nil, nil).sub(),
+		newMeasure(group, "floor: warm go build of the service", UnitSeconds, builds, nil, nil).sub(),
+		newMeasure(group, "floor: process start to ready", UnitSeconds, starts, nil, nil).sub())
+	return nil
+}
+
+// floor makes the change e, then times its irreducible parts: the tests of
+// module, as the gate runs them (race, cache, the inputs' digests), a warm
+// build of the service and one start of it.
+func (b *bencher) floor(ctx context.Context, ws *workspace, e edit, module string) (floorRun, error) {
 	var f floorRun
-	if err := ws.change(ctx); err != nil {
+	if err := ws.apply(ctx, e); err != nil {
 		return f, err
 	}
-	var err error
-	if f.test, err = goTest(ctx, ws); err != nil {
+	digests, err := inputs.Env(ws.dir)
+	if err != nil {
+		return f, err
+	}
+	if f.test, _, err = runCmd(ctx, filepath.Join(ws.dir, module), digests, "go", "test", "-race", "-trimpath", "./..."); err != nil {
 		return f, err
 	}
 	var bin string
@@ -133,45 +201,95 @@ func (b *bencher) floor(ctx context.Context, ws *workspace) (floorRun, error) {
 	return f, nil
 }
 
-// goTest runs the tests of the changed module, as the test stage does.
-func goTest(ctx context.Context, ws *workspace) (time.Duration, error) {
-	d, _, err := runCmd(ctx, filepath.Join(ws.dir, "services", "platform-demo"), nil, "go", "test", "./...")
-	return d, err
+// ciProcess runs `go tool mage ci` in the workspace as a user would, with
+// the local loop's state kept across runs (as .state/ is) on loopback ports
+// of its own.
+type ciProcess struct {
+	env   []string
+	state string
 }
 
-// pipelineRun makes a one-line change and takes it live with the local
-// loop, configured as `mage ci` configures it, on free loopback ports.
-func (b *bencher) pipelineRun(ctx context.Context, ws *workspace, state string) (pipeline.Summary, error) {
-	if err := ws.change(ctx); err != nil {
-		return pipeline.Summary{}, err
-	}
-	env := map[string]string{
-		"PIPELINE_STATE_DIR":  state,
-		"LOCAL_REGISTRY_ADDR": "127.0.0.1:0",
-		"LOCAL_ADDR":          "127.0.0.1:0",
-	}
-	settings, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, ws.dir)
+func (b *bencher) newCI(ws *workspace) (*ciProcess, error) {
+	reg, err := loopback.FreePort()
 	if err != nil {
-		return pipeline.Summary{}, err
+		return nil, err
 	}
-	info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: ws.dir})
+	live, err := loopback.FreePort()
 	if err != nil {
-		return pipeline.Summary{}, err
+		return nil, err
 	}
-	sum, err := pipeline.Run(ctx, pipeline.Options{
-		Settings: settings,
-		Build:    info,
-		Gate: func(ctx context.Context) (string, error) {
-			_, err := goTest(ctx, ws)
-			return "go test ./... (service module)", err
-		},
-		Logger: b.opts.Logger,
-	})
+	state := filepath.Join(b.tmp, "ci-state")
+	// None of the pipeline's settings from the bench's own environment: the
+	// runs are the local loop with nothing configured.
+	s, _ := config.Load(func(string) (string, bool) { return "", false }, "")
+	var env []string
+	for _, kv := range gate.Environ(os.Environ(), config.SecretNames()) {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := s.Var(name); !ok {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "PIPELINE_STATE_DIR="+state,
+		fmt.Sprintf("LOCAL_REGISTRY_ADDR=127.0.0.1:%d", reg), fmt.Sprintf("LOCAL_ADDR=127.0.0.1:%d", live))
+	return &ciProcess{env: env, state: state}, nil
+}
+
+// change commits the change e and takes it live with `go tool mage ci`.
+func (c *ciProcess) change(ctx context.Context, ws *workspace, e edit) (ciRun, error) {
+	if err := ws.apply(ctx, e); err != nil {
+		return ciRun{}, err
+	}
+	return c.run(ctx, ws)
+}
+
+// run runs `go tool mage ci` once and reads what it did.
+func (c *ciProcess) run(ctx context.Context, ws *workspace) (ciRun, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "mage", "ci")
+	cmd.Dir = ws.dir
+	cmd.Env = c.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := ciRun{wall: time.Since(start)}
 	if err != nil {
-		return sum, fmt.Errorf("pipeline run of %s: %w", info.Version, err)
+		return r, fmt.Errorf("go tool mage ci: %w\n%s\n%s", err, stdout.Bytes(), tail(stderr.Bytes(), 4000))
 	}
-	if sum.Live == 0 {
-		return sum, fmt.Errorf("pipeline run of %s: verify never saw it live:\n%s", info.Version, sum.Text())
+	b, err := os.ReadFile(filepath.Join(c.state, "ci-summary.json"))
+	if err != nil {
+		return r, fmt.Errorf("read the summary of go tool mage ci: %w", err)
 	}
-	return sum, nil
+	if err := json.Unmarshal(b, &r.summary); err != nil {
+		return r, fmt.Errorf("read the summary of go tool mage ci: %w", err)
+	}
+	if r.summary.Live == 0 {
+		return r, fmt.Errorf("go tool mage ci never saw the commit live:\n%s", stdout.Bytes())
+	}
+	// The gate prints a line per package it tested: "ok  <path> <time>", or
+	// "(cached)" in place of the time.
+	sc := bufio.NewScanner(&stderr)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 3 && (f[0] == "ok" || f[0] == "FAIL") && f[2] != "(cached)" {
+			r.ran = append(r.ran, f[1])
+		}
+	}
+	return r, nil
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// childMaxRSS is the peak resident memory of the largest child process.
+func childMaxRSS() (float64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0, err
+	}
+	return float64(ru.Maxrss) * 1024, nil
 }

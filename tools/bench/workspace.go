@@ -14,12 +14,36 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
-// changedFile is the file of the service that the one-line change edits, and
-// changedLine the line it rewrites: the default message of /, a change that
-// every test and build of the service must see and nothing else depends on.
-const changedFile = "services/platform-demo/config.go"
+// edit is a one-line change the bench makes, again and again, to a copy of
+// the repository: the line of file that line matches becomes replace(n).
+type edit struct {
+	file    string
+	line    *regexp.Regexp
+	replace func(n int) string
+}
 
-var changedLine = regexp.MustCompile(`(?m)^const defaultMessage = .*$`)
+// serviceEdit changes the default message of the service's /: every test and
+// build of the service must see it, and nothing else depends on it.
+var serviceEdit = edit{
+	file: "services/platform-demo/config.go",
+	line: regexp.MustCompile(`(?m)^const defaultMessage = .*$`),
+	replace: func(n int) string {
+		return fmt.Sprintf("const defaultMessage = \"Hello from platform-demo (bench change %d)\"", n)
+	},
+}
+
+// toolsEdit changes one message of verify, a package the pipeline, doctor
+// and the targets build on: a change a developer of the tools makes.
+var toolsEdit = edit{
+	file: "tools/verify/verify.go",
+	line: regexp.MustCompile(`(?m)^\tconst next = "check the rollout.*$`),
+	replace: func(n int) string {
+		return fmt.Sprintf("\tconst next = \"check the rollout (did the gitops bump land, did Argo CD sync, does the new pod start?) or raise VERIFY_TIMEOUT (bench change %d)\"", n)
+	},
+}
+
+// changedFile is the file the service edit changes.
+const changedFile = "services/platform-demo/config.go"
 
 // workspace is a git repository holding a copy of the product's files, where
 // the bench commits one-line changes without touching the original.
@@ -44,8 +68,11 @@ func newWorkspace(ctx context.Context, root, dir string) (*workspace, error) {
 			return nil, err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, changedFile)); err != nil {
-		return nil, fmt.Errorf("copy of %s: %w: the bench's one-line change edits this file; update changedFile in tools/bench if the service moved", root, err)
+	for _, e := range []edit{serviceEdit, toolsEdit} {
+		b, err := os.ReadFile(filepath.Join(dir, e.file))
+		if err != nil || !e.line.Match(b) {
+			return nil, fmt.Errorf("copy of %s: %s has no line matching %q, which the bench's one-line change edits: update it in tools/bench/workspace.go", root, e.file, e.line)
+		}
 	}
 	w := &workspace{dir: dir}
 	for _, args := range [][]string{
@@ -61,23 +88,25 @@ func newWorkspace(ctx context.Context, root, dir string) (*workspace, error) {
 }
 
 // change makes and commits the next one-line change to the service.
-func (w *workspace) change(ctx context.Context) error {
+func (w *workspace) change(ctx context.Context) error { return w.apply(ctx, serviceEdit) }
+
+// apply makes and commits the next one-line change of e.
+func (w *workspace) apply(ctx context.Context, e edit) error {
 	w.n++
-	path := filepath.Join(w.dir, changedFile)
+	path := filepath.Join(w.dir, e.file)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("change the service: %w", err)
+		return fmt.Errorf("change %s: %w", e.file, err)
 	}
-	if !changedLine.Match(b) {
-		return fmt.Errorf("change the service: no line matching %q in %s; update changedLine in tools/bench", changedLine, changedFile)
+	if !e.line.Match(b) {
+		return fmt.Errorf("change %s: no line matching %q; update tools/bench/workspace.go", e.file, e.line)
 	}
-	line := fmt.Sprintf("const defaultMessage = \"Hello from platform-demo (bench change %d)\"", w.n)
-	b = changedLine.ReplaceAll(b, []byte(line))
+	b = e.line.ReplaceAll(b, []byte(e.replace(w.n)))
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("change the service: %w", err)
+		return fmt.Errorf("change %s: %w", e.file, err)
 	}
 	if _, err := runGit(ctx, w.dir, "commit", "-q", "-a", "-m", fmt.Sprintf("bench change %d", w.n)); err != nil {
-		return fmt.Errorf("commit the change to the service: %w", err)
+		return fmt.Errorf("commit the change to %s: %w", e.file, err)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
+	"strings"
 
 	"github.com/andrelair-platform/platform-demo/tools/bench"
 	"github.com/andrelair-platform/platform-demo/tools/gate"
@@ -31,8 +33,21 @@ func Integration(ctx context.Context, e Env) error {
 
 // Bench measures `go tool mage ci` after a one-line change against its
 // floor, and publish, bump, verify and the service against their peers.
+// BENCH_PARTS (loop,publish,bump,verify,service) selects parts and
+// BENCH_RUNS sets the runs of each measure.
 func Bench(ctx context.Context, e Env) error {
-	rep, err := bench.Run(ctx, bench.Options{Root: e.Root, Out: e.Stderr})
+	opts := bench.Options{Root: e.Root, Out: e.Stderr}
+	if parts, ok := e.Lookup("BENCH_PARTS"); ok && parts != "" {
+		opts.Parts = strings.Split(parts, ",")
+	}
+	if runs, ok := e.Lookup("BENCH_RUNS"); ok && runs != "" {
+		n, err := strconv.Atoi(runs)
+		if err != nil {
+			return fmt.Errorf("BENCH_RUNS=%q: want a whole number, at least %d", runs, bench.MinRuns)
+		}
+		opts.Runs = n
+	}
+	rep, err := bench.Run(ctx, opts)
 	fmt.Fprint(e.Stdout, rep.Text()) // partial results are still measurements
 	return err
 }
