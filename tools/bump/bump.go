@@ -1,6 +1,8 @@
 // Package bump promotes an image into a gitops repository: it rewrites the
 // image of one container in one manifest and commits the change, either
-// through the GitHub Contents API or with plain git against any remote.
+// through the Contents API (GitHub, GitHub Enterprise, Gitea, Forgejo) or
+// with plain git against any remote, to the branch Argo CD follows or, for
+// a protected branch, in a pull request to it.
 //
 // A bump is a compare-and-swap on the file. Concurrent bumps retry on a
 // stale write, and the source commit recorded next to the image keeps an
@@ -18,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -37,6 +40,18 @@ const (
 	// DefaultGitMaxAttempts is higher because a git round (fetch, commit,
 	// push) holds the race window open far longer than an API round trip.
 	DefaultGitMaxAttempts = 10
+	// DefaultMergeTimeout bounds the wait for a bump's pull request to
+	// become mergeable (its checks to pass) when Merge is set.
+	DefaultMergeTimeout = 10 * time.Minute
+)
+
+// Modes of a bump.
+const (
+	// ModePush commits to the branch itself.
+	ModePush = "push"
+	// ModePR commits to a branch of its own and opens a pull request to the
+	// branch, for a branch protected against direct writes.
+	ModePR = "pr"
 )
 
 // DefaultAuthor authors the commits a bump makes when Options.Author is
@@ -93,8 +108,36 @@ type Options struct {
 	// to the file; when zero, DefaultMaxAttempts for the GitHub API and
 	// DefaultGitMaxAttempts for git.
 	MaxAttempts int
-	// Author authors the commit; DefaultAuthor when its Name is empty.
+	// App, when set, mints the token the bump uses on the API: an
+	// installation token for Repo alone, with the permissions the mode
+	// needs. Token is then ignored.
+	App *forge.App
+	// Mode is ModePush (default) or ModePR.
+	Mode string
+	// Merge merges the pull request once the host allows it (ModePR),
+	// waiting at most MergeTimeout (DefaultMergeTimeout when zero).
+	Merge        bool
+	MergeTimeout time.Duration
+	// Action is what the commit does, for its message: "deploy" (default),
+	// "roll back to" or "promote".
+	Action string
+	// Reason says why, for the message of a rollback.
+	Reason string
+	// SourceURL is the source repository's web page, for the commit URL in
+	// the message and the pull request.
+	SourceURL string
+	// Message is the commit message template (see DefaultMessage); empty
+	// means DefaultMessage.
+	Message string
+	// By says who or what made the bump, for the pull request's body (a
+	// workflow run's URL, say).
+	By string
+	// Author authors the commit. On the API an empty one leaves the commit
+	// to the token's identity (an App's bot, whose commits GitHub signs);
+	// with git it means DefaultAuthor.
 	Author git.Identity
+	// messageTemplate is Message, parsed by validate.
+	messageTemplate *template.Template
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 	// HTTPClient is used for GitHub API calls; its transport gets the token
@@ -117,6 +160,12 @@ const (
 	NewerDeployed Outcome = "newer-deployed"
 	// DryRun means the change was computed and not written.
 	DryRun Outcome = "dry-run"
+	// Proposed means the change waits in a pull request (ModePR), opened,
+	// updated or found open already; for git, on a branch pushed for one.
+	Proposed Outcome = "proposed"
+	// Merged means the pull request was merged: a commit of the branch now
+	// sets the image.
+	Merged Outcome = "merged"
 )
 
 // Result describes a finished bump.
@@ -140,6 +189,17 @@ type Result struct {
 	Image string
 	// Attempts is how many read-edit-write rounds it took.
 	Attempts int
+	// Branch is the branch the change was committed to in ModePR.
+	Branch string
+	// PR is the pull request's number and PRURL its page, in ModePR.
+	PR    int
+	PRURL string
+	// Superseded are the numbers of the older bump pull requests this one
+	// replaced (and closed).
+	Superseded []int
+	// NewerPR is the open pull request of a newer commit that made this
+	// bump stand down (Outcome NewerDeployed).
+	NewerPR int
 }
 
 // String summarises the result in one line for a person.
@@ -154,7 +214,21 @@ func (r Result) String() string {
 	case UpToDate:
 		return fmt.Sprintf("already at %s: nothing to commit", r.Image)
 	case NewerDeployed:
+		if r.NewerPR != 0 {
+			return fmt.Sprintf("not bumped: pull request #%d already proposes source commit %s, newer than this one", r.NewerPR, r.PreviousCommit)
+		}
 		return fmt.Sprintf("not bumped: the manifest deploys source commit %s, newer than this one (set BUMP_FORCE=1 to roll back on purpose)", r.PreviousCommit)
+	case Proposed:
+		if r.PRURL == "" {
+			return fmt.Sprintf("pushed branch %s with the bump to %s: open a pull request from it on the host", r.Branch, r.Image)
+		}
+		s := fmt.Sprintf("pull request #%d proposes %s: %s", r.PR, r.Image, r.PRURL)
+		if len(r.Superseded) > 0 {
+			s += fmt.Sprintf(" (supersedes %s)", prList(r.Superseded))
+		}
+		return s
+	case Merged:
+		return fmt.Sprintf("merged pull request #%d: %s deployed by commit %s %s", r.PR, r.Image, r.Commit, r.PRURL)
 	case DryRun:
 		if !r.Changed {
 			return fmt.Sprintf("dry run: already at %s", r.Image)
@@ -164,6 +238,14 @@ func (r Result) String() string {
 	return string(r.Outcome)
 }
 
+func prList(numbers []int) string {
+	var parts []string
+	for _, n := range numbers {
+		parts = append(parts, fmt.Sprintf("#%d", n))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // backend reads and conditionally writes one file of a gitops repository.
 type backend interface {
 	// read returns the file and a version that write checks against.
@@ -171,6 +253,8 @@ type backend interface {
 	// write stores content if the file is still at version, or returns an
 	// error wrapping errConflict.
 	write(ctx context.Context, content []byte, version, message string) (commit, url string, err error)
+	// propose puts content before the branch in a pull request (ModePR).
+	propose(ctx context.Context, opts Options, p proposal) (Result, error)
 	close()
 }
 
@@ -196,12 +280,24 @@ var TokenRule = secret.Rule{Name: "GITOPS_TOKEN", MinLen: forge.MinTokenLen}
 // the change.
 func Image(ctx context.Context, opts Options) (Result, error) {
 	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
+	if err := (&opts).validate(); err != nil {
 		return Result{}, err
 	}
 	var b backend
 	var err error
 	if IsGitHubRepo(opts.Repo) {
+		if opts.App != nil {
+			perms := forge.Permissions{Contents: "write"}
+			if opts.Mode == ModePR {
+				perms.PullRequests = "write"
+			}
+			tok, err := opts.App.InstallationToken(ctx, opts.APIURL, opts.Repo, perms, opts.HTTPClient)
+			if err != nil {
+				return Result{}, err
+			}
+			opts.Token = tok.Value
+			opts.Logger.Info("minted an installation token", "installation", tok.InstallationID, "repository", opts.Repo, "expires", tok.Expires.Format(time.RFC3339))
+		}
 		b, err = newGitHub(opts)
 		if opts.MaxAttempts <= 0 {
 			opts.MaxAttempts = DefaultMaxAttempts
@@ -230,18 +326,25 @@ func (o Options) withDefaults() Options {
 	if o.Container == "" {
 		o.Container = DefaultContainer
 	}
-	if o.Author.Name == "" {
-		o.Author = DefaultAuthor
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Mode == "" {
+		o.Mode = ModePush
 	}
 	o.SourceCommit = strings.ToLower(strings.TrimSpace(o.SourceCommit))
 	o.Path = strings.TrimPrefix(o.Path, "/")
 	return o
 }
 
-func (o Options) validate() error {
+func (o *Options) validate() error {
+	if o.Message != "" {
+		t, err := ParseMessage(o.Message)
+		if err != nil {
+			return err
+		}
+		o.messageTemplate = t
+	}
 	if o.Repo == "" {
 		return errors.New("bump: no gitops repository: set GITOPS_REPO to owner/name (GitHub) or a git URL or path")
 	}
@@ -251,11 +354,27 @@ func (o Options) validate() error {
 	if o.SourceCommit != "" && !shaPattern.MatchString(o.SourceCommit) {
 		return fmt.Errorf("bump: source commit %q is not a full commit sha (40 hex characters)", o.SourceCommit)
 	}
-	if err := TokenRule.Check(o.Token); err != nil {
+	if o.Mode != ModePush && o.Mode != ModePR {
+		return fmt.Errorf("bump: mode %q: want %q or %q", o.Mode, ModePush, ModePR)
+	}
+	if o.Merge && o.Mode != ModePR {
+		return errors.New("bump: merging needs a pull request: set BUMP_MODE=pr")
+	}
+	return CheckCredentials(o.Repo, o.Token, o.App)
+}
+
+// CheckCredentials refuses, before anything is sent, credentials that
+// cannot write repo: none for a repository on the API, or a token that
+// cannot be real. Callers that start long work (mage ci) ask it first.
+func CheckCredentials(repo, token string, app *forge.App) error {
+	if app != nil {
+		return nil
+	}
+	if err := TokenRule.Check(token); err != nil {
 		return err
 	}
-	if IsGitHubRepo(o.Repo) && o.Token == "" {
-		return fmt.Errorf("bump: no credentials to write %s: set GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY (a GitHub App installed on the repository), or GITOPS_TOKEN (docs/runbook.md, step 2)", o.Repo)
+	if IsGitHubRepo(repo) && token == "" {
+		return fmt.Errorf("bump: no credentials to write %s: set GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY (a GitHub App installed on the repository), or GITOPS_TOKEN (docs/runbook.md, step 2)", repo)
 	}
 	return nil
 }
@@ -282,15 +401,6 @@ func imageTag(ref string) string {
 		return rest[i+1:]
 	}
 	return digest
-}
-
-// Message returns the commit message of a bump to image.
-func Message(container, image string, skipCI bool) string {
-	msg := fmt.Sprintf("ci(%s): bump image to %s", container, imageTag(image))
-	if skipCI {
-		msg += " [skip ci]"
-	}
-	return msg
 }
 
 // run is the read-guard-edit-write loop shared by both backends.
@@ -339,11 +449,33 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 				res.Outcome = DryRun
 				return res, nil
 			}
-			res.Commit, res.URL, err = b.write(ctx, out, version, Message(opts.Container, opts.Image, opts.SkipCI))
-			if err == nil {
-				res.Outcome = Committed
-				log.Info("committed", "commit", res.Commit, "attempts", attempt)
-				return res, nil
+			msg, merr := opts.message(cur.Image, cur.SourceCommit)
+			if merr != nil {
+				return res, merr
+			}
+			if opts.Mode == ModePR {
+				var pr Result
+				pr, err = b.propose(ctx, opts, proposal{
+					content: out, base: version, message: msg, branch: opts.branchName(), body: opts.prBody(res.Diff),
+					newer: func(ctx context.Context, commit string) (bool, error) { return g.newerDeployed(ctx, commit) },
+				})
+				res.Commit, res.Branch, res.PR, res.PRURL = pr.Commit, pr.Branch, pr.PR, pr.PRURL
+				res.Superseded, res.NewerPR = pr.Superseded, pr.NewerPR
+				if err == nil {
+					res.Outcome = pr.Outcome
+					if pr.Outcome == NewerDeployed {
+						res.PreviousCommit = pr.PreviousCommit
+					}
+					log.Info("proposed", "outcome", res.Outcome, "pr", res.PR, "branch", res.Branch)
+					return res, nil
+				}
+			} else {
+				res.Commit, res.URL, err = b.write(ctx, out, version, msg)
+				if err == nil {
+					res.Outcome = Committed
+					log.Info("committed", "commit", res.Commit, "attempts", attempt)
+					return res, nil
+				}
 			}
 		}
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
@@ -68,23 +70,66 @@ func readBack(t testing.TB, content []byte) manifest.Current {
 	return cur
 }
 
+// TestMessage pins the commit message that makes a gitops history
+// traceable: what was deployed, from which commit, by which digest.
 func TestMessage(t *testing.T) {
+	const commit = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	tests := []struct {
-		name, image string
-		skipCI      bool
-		want        string
+		name     string
+		opts     Options
+		previous string
+		want     string
 	}{
-		{"tag", "ghcr.io/o/app:abc1234", false, "ci(platform-demo): bump image to abc1234"},
-		{"tag and digest", "ghcr.io/o/app:abc1234@sha256:00", false, "ci(platform-demo): bump image to abc1234"},
-		{"registry port", "127.0.0.1:5055/platform-demo:abc1234", true, "ci(platform-demo): bump image to abc1234 [skip ci]"},
-		{"digest only", "127.0.0.1:5055/platform-demo@sha256:00", false, "ci(platform-demo): bump image to sha256:00"},
+		{
+			name: "deploy",
+			opts: Options{Container: "platform-demo", Image: "ghcr.io/o/app:1a2b3c4@" + digest, SourceCommit: commit, SourceURL: "https://github.com/o/app"},
+			want: "ci(platform-demo): deploy 1a2b3c4\n\nSource-Commit: " + commit + "\nImage: ghcr.io/o/app@" + digest + "\nSource: https://github.com/o/app/commit/" + commit + "\n",
+		},
+		{
+			name: "same repository skips its own pipeline",
+			opts: Options{Container: "platform-demo", Image: "127.0.0.1:5055/platform-demo:1a2b3c4@" + digest, SourceCommit: commit, SkipCI: true},
+			want: "ci(platform-demo): deploy 1a2b3c4 [skip ci]\n\nSource-Commit: " + commit + "\nImage: 127.0.0.1:5055/platform-demo@" + digest + "\n",
+		},
+		{
+			name: "tag only, no commit",
+			opts: Options{Container: "web", Image: "ghcr.io/o/app:v1.2"},
+			want: "ci(web): deploy v1.2\n\nImage: ghcr.io/o/app:v1.2\n",
+		},
+		{
+			name:     "rollback says from what and why",
+			opts:     Options{Container: "platform-demo", Image: "ghcr.io/o/app:1a2b3c4@" + digest, SourceCommit: commit, Action: "roll back to", Reason: "5xx after the deploy"},
+			previous: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+			want:     "ci(platform-demo): roll back to 1a2b3c4 (was 9f8e7d6)\n\nSource-Commit: " + commit + "\nImage: ghcr.io/o/app@" + digest + "\nReason: 5xx after the deploy\n",
+		},
+		{
+			name: "template",
+			opts: Options{Container: "platform-demo", Image: "ghcr.io/o/app:1a2b3c4@" + digest, SourceCommit: commit, Message: "deploy({{.Container}}) {{.Commit}} {{.Digest}}"},
+			want: "deploy(platform-demo) " + commit + " " + digest + "\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Message(DefaultContainer, tt.image, tt.skipCI); got != tt.want {
-				t.Errorf("Message(%q, %v) = %q, want %q", tt.image, tt.skipCI, got, tt.want)
+			o := tt.opts
+			o.Repo, o.Token = "./gitops", "not-used-by-a-local-path"
+			o = o.withDefaults()
+			if err := (&o).validate(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := o.message("", tt.previous)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("message (-want +got):\n%s", diff)
 			}
 		})
+	}
+	if _, err := ParseMessage("{{.Image"); err == nil || !strings.Contains(err.Error(), "BUMP_MESSAGE") {
+		t.Errorf("ParseMessage(unclosed) = %v, want an error naming BUMP_MESSAGE", err)
+	}
+	if _, err := ParseMessage("{{.Tag}}"); err == nil || !strings.Contains(err.Error(), ".Container") {
+		t.Errorf("ParseMessage(unknown field) = %v, want an error listing the fields", err)
 	}
 }
 

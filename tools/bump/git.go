@@ -45,6 +45,10 @@ func newGit(opts Options) (*gitBackend, error) {
 	if u, err := url.Parse(remote); err == nil && u.Scheme == "http" && opts.Token != "" && !loopback.Host(u.Host) {
 		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", forge.Display(remote))
 	}
+	author := opts.Author
+	if author.Name == "" {
+		author = DefaultAuthor
+	}
 	dir, err := os.MkdirTemp("", "bump-gitops-*")
 	if err != nil {
 		return nil, fmt.Errorf("create work directory: %w", err)
@@ -52,7 +56,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	return &gitBackend{
 		remote:  remote,
 		display: forge.Display(remote),
-		cmd:     git.Cmd{Dir: dir, Isolated: true, Author: opts.Author, Env: authEnv(remote, opts.Token), Secret: opts.Token},
+		cmd:     git.Cmd{Dir: dir, Isolated: true, Author: author, Env: authEnv(remote, opts.Token), Secret: opts.Token},
 		path:    opts.Path,
 		branch:  opts.Branch,
 		token:   opts.Token,
@@ -162,6 +166,30 @@ func (g *gitBackend) write(ctx context.Context, content []byte, _ string, messag
 		url = g.webBase + "/commit/" + commit
 	}
 	return commit, url, nil
+}
+
+// propose pushes the change to a branch of its own. Plain git cannot open
+// a pull request: the host does that (the result says which branch).
+func (g *gitBackend) propose(ctx context.Context, opts Options, p proposal) (Result, error) {
+	file := filepath.Join(g.cmd.Dir, filepath.FromSlash(g.path))
+	info, err := os.Stat(file)
+	if err != nil {
+		return Result{}, fmt.Errorf("write %s: %w", g.path, err)
+	}
+	if err := os.WriteFile(file, p.content, info.Mode().Perm()); err != nil {
+		return Result{}, fmt.Errorf("write %s: %w", g.path, err)
+	}
+	if _, err := g.git(ctx, "commit", "--quiet", "--no-verify", "-m", p.message, "--", g.path); err != nil {
+		return Result{}, g.explain("commit", err)
+	}
+	if _, err := g.git(ctx, "push", "--porcelain", "--quiet", "--force", "origin", "HEAD:refs/heads/"+p.branch); err != nil {
+		return Result{}, g.explain("push", err)
+	}
+	// The next read starts again from the branch the bump is for.
+	if _, err := g.git(ctx, "reset", "--quiet", "--hard", "refs/remotes/origin/"+g.branch); err != nil {
+		return Result{}, g.explain("reset", err)
+	}
+	return Result{Outcome: Proposed, Branch: p.branch}, nil
 }
 
 // rejected recognises a push that lost a race: a non-fast-forward refusal,

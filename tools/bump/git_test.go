@@ -115,7 +115,7 @@ func TestGitBump(t *testing.T) {
 	if res.Outcome != Committed || res.Commit != runGit(t, f.bare, "rev-parse", "main") {
 		t.Fatalf("Image() = %+v, want a commit at the head of main", res)
 	}
-	if got, want := runGit(t, f.bare, "log", "-1", "--format=%an <%ae>|%s", "main"), DefaultAuthor.Name+" <"+DefaultAuthor.Email+">|"+Message(DefaultContainer, opts.Image, false); got != want {
+	if got, want := runGit(t, f.bare, "log", "-1", "--format=%an <%ae>|%s", "main"), DefaultAuthor.Name+" <"+DefaultAuthor.Email+">|ci(platform-demo): deploy "+opts.SourceCommit[:7]; got != want {
 		t.Errorf("commit = %q, want %q", got, want)
 	}
 	first := f.file(t)
@@ -142,6 +142,30 @@ func TestGitBump(t *testing.T) {
 	rel.Repo = "./" + filepath.Base(f.bare)
 	if res, err := Image(ctx, rel); err != nil || res.Outcome != Committed {
 		t.Errorf("Image(relative path) = %+v, %v; want a commit", res, err)
+	}
+}
+
+// TestGitPRMode guards plain git in pull-request mode: it cannot open the
+// pull request, so it pushes the bump's branch and says so, leaving the
+// branch the manifest is on as it was.
+func TestGitPRMode(t *testing.T) {
+	f := newGitFixture(t, 1)
+	before := f.file(t)
+	opts := f.options(0)
+	opts.Mode = ModePR
+	res, err := Image(context.Background(), opts)
+	if err != nil || res.Outcome != Proposed || res.Branch != "bump/platform-demo-"+f.commits[0][:7] {
+		t.Fatalf("Image(pr) = %+v, %v; want the bump's branch pushed", res, err)
+	}
+	if !strings.Contains(res.String(), "open a pull request from it on the host") {
+		t.Errorf("result %q does not say the pull request is the host's to open", res)
+	}
+	if got := f.file(t); string(got) != string(before) {
+		t.Errorf("main changed in pull-request mode")
+	}
+	branch := []byte(runGit(t, f.bare, "show", res.Branch+":"+DefaultPath) + "\n")
+	if cur := readBack(t, branch); cur.SourceCommit != f.commits[0] {
+		t.Errorf("branch %s deploys %s, want %s", res.Branch, cur.SourceCommit, f.commits[0])
 	}
 }
 

@@ -113,11 +113,12 @@ func TestGitHubBump(t *testing.T) {
 	if !strings.HasSuffix(res.URL, "/acme/gitops/commit/"+res.Commit) {
 		t.Errorf("Image().URL = %q, want the commit page", res.URL)
 	}
-	if want := Message(DefaultContainer, opts.Image, true); log[0].Message != want || !strings.HasSuffix(want, " [skip ci]") {
+	if want := "ci(platform-demo): deploy " + opts.SourceCommit[:7] + " [skip ci]\n"; !strings.HasPrefix(log[0].Message, want) || !strings.Contains(log[0].Message, "Source-Commit: "+opts.SourceCommit) {
 		t.Errorf("commit message = %q, want %q", log[0].Message, want)
 	}
-	if log[0].Author != DefaultAuthor.Name {
-		t.Errorf("commit author = %q, want %q", log[0].Author, DefaultAuthor.Name)
+	// No author given: the commit is the token's, as an App's bot commits.
+	if log[0].Author != "ci" {
+		t.Errorf("commit author = %q, want the token's login %q", log[0].Author, "ci")
 	}
 	want, _, err := manifest.Edit([]byte(deployment), manifest.Change{Container: DefaultContainer, Image: opts.Image, SourceCommit: opts.SourceCommit})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
@@ -50,6 +51,9 @@ type Settings struct {
 	SourceURL string
 	// StepSummary is the file Actions renders under the run (GITHUB_STEP_SUMMARY).
 	StepSummary string
+	// RunURL is the page of the workflow run (from GITHUB_RUN_ID), empty
+	// outside Actions.
+	RunURL string
 	// StepOutput is the file Actions reads step outputs from (GITHUB_OUTPUT).
 	StepOutput string
 	// EventName is the event that started the workflow (GITHUB_EVENT_NAME):
@@ -87,10 +91,29 @@ type Settings struct {
 	GitopsToken string
 	// GitHubAPIURL is the Contents API root (GITHUB_API_URL).
 	GitHubAPIURL string
+	// GitopsApp, when GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY are set, is
+	// the GitHub App whose installation tokens write the gitops repository
+	// in place of GITOPS_TOKEN.
+	GitopsApp *forge.App
 	// BumpForce allows replacing a newer commit with an older one (BUMP_FORCE=1).
 	BumpForce bool
 	// BumpDryRun prints the diff and writes nothing (BUMP_DRY_RUN=1).
 	BumpDryRun bool
+	// BumpMode is "push" (commit to GITOPS_BRANCH) or "pr" (open a pull
+	// request to it) (BUMP_MODE).
+	BumpMode string
+	// BumpMerge merges the bump's pull request once the host allows it
+	// (BUMP_MERGE=1), waiting at most BumpMergeTimeout (BUMP_MERGE_TIMEOUT).
+	BumpMerge        bool
+	BumpMergeTimeout time.Duration
+	// BumpMessage is the commit message template (BUMP_MESSAGE); empty
+	// means bump.DefaultMessage.
+	BumpMessage string
+	// BumpAuthor authors the bump's commits (BUMP_AUTHOR_NAME,
+	// BUMP_AUTHOR_EMAIL); empty means the token's own identity on the API
+	// (the App's bot, whose commits GitHub signs) and bump.DefaultAuthor
+	// with git.
+	BumpAuthor git.Identity
 
 	// VerifyURL is the base URL of the live service (VERIFY_URL).
 	VerifyURL         string
@@ -221,14 +244,19 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		Base:             l.str("PUBLISH_BASE", ""),
 		KoConfig:         l.str("KO_CONFIG_PATH", ""),
 
-		GitopsRepo:      l.str("GITOPS_REPO", ""),
-		GitopsPath:      l.str("GITOPS_PATH", bump.DefaultPath),
-		GitopsBranch:    l.str("GITOPS_BRANCH", bump.DefaultBranch),
-		GitopsContainer: l.str("GITOPS_CONTAINER", bump.DefaultContainer),
-		GitopsToken:     l.secret("GITOPS_TOKEN"),
-		GitHubAPIURL:    l.str("GITHUB_API_URL", forge.DefaultAPIURL),
-		BumpForce:       l.flag("BUMP_FORCE"),
-		BumpDryRun:      l.flag("BUMP_DRY_RUN"),
+		GitopsRepo:       l.str("GITOPS_REPO", ""),
+		GitopsPath:       l.str("GITOPS_PATH", bump.DefaultPath),
+		GitopsBranch:     l.str("GITOPS_BRANCH", bump.DefaultBranch),
+		GitopsContainer:  l.str("GITOPS_CONTAINER", bump.DefaultContainer),
+		GitopsToken:      l.secret("GITOPS_TOKEN"),
+		GitHubAPIURL:     l.str("GITHUB_API_URL", forge.DefaultAPIURL),
+		BumpForce:        l.flag("BUMP_FORCE"),
+		BumpDryRun:       l.flag("BUMP_DRY_RUN"),
+		BumpMode:         l.str("BUMP_MODE", bump.ModePush),
+		BumpMerge:        l.flag("BUMP_MERGE"),
+		BumpMergeTimeout: l.duration("BUMP_MERGE_TIMEOUT", bump.DefaultMergeTimeout),
+		BumpMessage:      l.str("BUMP_MESSAGE", ""),
+		BumpAuthor:       git.Identity{Name: l.str("BUMP_AUTHOR_NAME", ""), Email: l.str("BUMP_AUTHOR_EMAIL", "")},
 
 		VerifyURL:         l.str("VERIFY_URL", ""),
 		VerifyConsecutive: l.integer("VERIFY_CONSECUTIVE", verify.DefaultConsecutive),
@@ -248,12 +276,16 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		interval = verify.LocalInterval
 	}
 	s.VerifyInterval = l.duration("VERIFY_INTERVAL", interval)
+	appID, appKey, appInstallation := l.str("GITOPS_APP_ID", ""), l.secret("GITOPS_APP_PRIVATE_KEY"), l.str("GITOPS_APP_INSTALLATION_ID", "")
 	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
 	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
+	if run := l.str("GITHUB_RUN_ID", ""); run != "" {
+		s.RunURL = s.SourceURL + "/actions/runs/" + run
+	}
 
 	tokenRule := bump.TokenRule
 	tokenRule.Repo = s.SourceRepo
-	registryRule := secret.Rule{Name: "REGISTRY_PASSWORD", MinLen: 8, Repo: s.SourceRepo}
+	registryRule := secret.Rule{Name: "REGISTRY_PASSWORD", MinLen: 12, Repo: s.SourceRepo}
 	if strings.HasPrefix(s.Registry, "ghcr.io/") {
 		registryRule.MinLen = forge.MinTokenLen
 	}
@@ -269,19 +301,54 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 			l.errs = append(l.errs, err)
 		}
 	}
+	switch {
+	case appID != "" && appKey != "":
+		app, err := loadApp(appID, appKey, appInstallation)
+		if err != nil {
+			l.errs = append(l.errs, err)
+		} else {
+			s.GitopsApp = app
+		}
+	case appID != "" || appKey != "":
+		l.errs = append(l.errs, errors.New("the GitHub App is half configured: set both GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY, or neither (and GITOPS_TOKEN)"))
+	}
+	if s.BumpMode != bump.ModePush && s.BumpMode != bump.ModePR {
+		l.errs = append(l.errs, fmt.Errorf("BUMP_MODE=%q: want %q (commit to GITOPS_BRANCH) or %q (open a pull request to it)", s.BumpMode, bump.ModePush, bump.ModePR))
+	}
+	if s.BumpMerge && s.BumpMode != bump.ModePR {
+		l.errs = append(l.errs, errors.New("BUMP_MERGE=1 merges the bump's pull request: set BUMP_MODE=pr too"))
+	}
+	if s.BumpMessage != "" {
+		if _, err := bump.ParseMessage(s.BumpMessage); err != nil {
+			l.errs = append(l.errs, err)
+		}
+	}
+	if (s.BumpAuthor.Name == "") != (s.BumpAuthor.Email == "") {
+		l.errs = append(l.errs, errors.New("set both BUMP_AUTHOR_NAME and BUMP_AUTHOR_EMAIL, or neither"))
+	}
 	s.Vars = l.vars
 	sort.Slice(s.Vars, func(i, j int) bool { return s.Vars[i].Name < s.Vars[j].Name })
 
 	errs := l.errs
 	if deploy, _ := s.Deploys(); s.InActions && deploy {
 		// A hosted runner has no local loop to fall back to: a missing
-		// setting there is a misconfigured repository, not a wish to run locally.
+		// setting there is a misconfigured repository, not a wish to run
+		// locally. The image goes next to the repository on ghcr.io, in
+		// lower case: ghcr.io refuses capitals, which github.repository keeps.
 		if s.Registry == "" {
-			errs = append(errs, errors.New("KO_DOCKER_REPO is not set inside GitHub Actions: set it in the workflow's env (e.g. ghcr.io/${{ github.repository }})"))
+			s.Registry = "ghcr.io/" + strings.ToLower(s.SourceRepo)
+			for i := range s.Vars {
+				if s.Vars[i].Name == "KO_DOCKER_REPO" {
+					s.Vars[i].Value, s.Vars[i].Source = s.Registry, FromDefault
+				}
+			}
 		}
 		if s.GitopsRepo == "" {
 			errs = append(errs, errors.New("GITOPS_REPO is not set inside GitHub Actions: add a repository variable GITOPS_REPO (owner/name of the gitops repository)"))
 		}
+	}
+	if s.Registry != "" && s.Registry != strings.ToLower(s.Registry) {
+		errs = append(errs, fmt.Errorf("KO_DOCKER_REPO=%q: registries refuse capitals in repository names: write it in lower case, %s", s.Registry, strings.ToLower(s.Registry)))
 	}
 	if s.VerifyConsecutive < 1 {
 		errs = append(errs, fmt.Errorf("VERIFY_CONSECUTIVE=%d: want a whole number of at least 1", s.VerifyConsecutive))
@@ -340,6 +407,25 @@ func (s Settings) Deploys() (bool, string) {
 		return false, "GITHUB_EVENT_NAME is not set: gate only"
 	}
 	return false, fmt.Sprintf("%s event: gate only; deploys run on pushes to %s", s.EventName, s.DeployBranch)
+}
+
+// loadApp reads the GitHub App settings; its errors never quote the key.
+func loadApp(id, key, installation string) (*forge.App, error) {
+	appID, err := forge.ParseAppID(id)
+	if err != nil {
+		return nil, err
+	}
+	k, err := forge.ParseAppKey(key)
+	if err != nil {
+		return nil, err
+	}
+	app := &forge.App{ID: appID, Key: k}
+	if installation != "" {
+		if app.InstallationID, err = strconv.ParseInt(installation, 10, 64); err != nil || app.InstallationID <= 0 {
+			return nil, fmt.Errorf("GITOPS_APP_INSTALLATION_ID=%q is not an installation id: use the number at the end of the installation's settings URL, or unset it to find it from the repository", installation)
+		}
+	}
+	return app, nil
 }
 
 // ArgoConfigured reports whether the post-bump Argo CD refresh is on.

@@ -33,8 +33,16 @@ func TestLoad(t *testing.T) {
 			// Guards against a hosted runner silently running the local loop.
 			name:     "actions deploy without configuration",
 			env:      map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"},
-			wantErrs: []string{"KO_DOCKER_REPO is not set inside GitHub Actions", "GITOPS_REPO is not set inside GitHub Actions"},
+			wantErrs: []string{"GITOPS_REPO is not set inside GitHub Actions"},
 		},
+		{
+			// ghcr.io refuses capitals; github.repository keeps the owner's.
+			name:      "actions deploy derives the image repository in lower case",
+			env:       map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main", "GITHUB_REPOSITORY": "AndreLiar/Platform-Demo", "GITOPS_REPO": "o/g"},
+			wantMode:  "github",
+			wantImage: "ghcr.io/andreliar/platform-demo",
+		},
+		{name: "capitals in the image repository", env: map[string]string{"KO_DOCKER_REPO": "ghcr.io/AndreLiar/x"}, wantErrs: []string{"write it in lower case, ghcr.io/andreliar/x"}},
 		{
 			// A pull request runs the gate only, without deploy settings.
 			name:     "actions pull request without configuration",

@@ -28,6 +28,9 @@ func (d *doctor) github(ctx context.Context) []Row {
 		return []Row{api, d.gitopsOther(ctx)}
 	}
 	target := Row{Check: CheckGitops}
+	if d.s.GitopsApp != nil {
+		return d.app(ctx)
+	}
 	client, err := d.githubClient()
 	if err != nil {
 		api.Status, api.Found, api.Fix = Fail, err.Error(), "set GITHUB_API_URL to the API root over https, such as https://api.github.com/"
@@ -60,6 +63,40 @@ func (d *doctor) githubClient() (*github.Client, error) {
 	// The GITOPS_TOKEN row reports whitespace around the token; sending it
 	// without tells whether the whitespace is its only fault.
 	return forge.NewClient(d.s.GitHubAPIURL, strings.TrimSpace(d.s.GitopsToken), d.opts.HTTPClient)
+}
+
+// app checks the GitHub App the bump acts as: it is installed on the
+// gitops repository, mints a token there with the permissions the bump asks
+// for, and that token reads the manifest. The calls are the bump's own.
+func (d *doctor) app(ctx context.Context) []Row {
+	api, target := Row{Check: CheckGitHub}, Row{Check: CheckGitops}
+	perms := forge.Permissions{Contents: "write"}
+	if d.s.BumpMode == bump.ModePR {
+		perms.PullRequests = "write"
+	}
+	tok, err := d.s.GitopsApp.InstallationToken(ctx, d.s.GitHubAPIURL, d.s.GitopsRepo, perms, d.opts.HTTPClient)
+	if err != nil {
+		api.Status, api.Found, api.Fix = Fail, err.Error(), "see docs/runbook.md, step 2"
+		var ae *forge.AppError
+		if errors.As(err, &ae) {
+			api.Found, api.Fix = fmt.Sprintf("App %d: %s: %s", d.s.GitopsApp.ID, ae.Op, ae.Answer), ae.Fix
+		}
+		target.Status, target.Found = Warn, "not checked: no installation token"
+		return []Row{api, target}
+	}
+	api.Found = fmt.Sprintf("App %d, installation %d: minted a token for %s with contents: %s", d.s.GitopsApp.ID, tok.InstallationID, d.s.GitopsRepo, perms.Contents)
+	if perms.PullRequests != "" {
+		api.Found += ", pull requests: " + perms.PullRequests
+	}
+	if d.s.GitopsToken != "" {
+		api.Found += "; GITOPS_TOKEN is set too and not used"
+	}
+	client, err := forge.NewClient(d.s.GitHubAPIURL, tok.Value, d.opts.HTTPClient)
+	if err != nil {
+		target.Status, target.Found = Fail, err.Error()
+		return []Row{api, target}
+	}
+	return []Row{api, d.checkTarget(ctx, client)}
 }
 
 // checkToken asks who the token belongs to and what it may do on the gitops

@@ -39,6 +39,13 @@ func (d *doctor) tokenShape(context.Context) []Row {
 		return []Row{row}
 	}
 	token := d.s.GitopsToken
+	if app := d.s.GitopsApp; app != nil {
+		row.Found = fmt.Sprintf("not needed: GitHub App %d (GITOPS_APP_ID) mints an installation token for each bump; its key parses", app.ID)
+		if token != "" {
+			row.Found += "; GITOPS_TOKEN is set too and not used"
+		}
+		return []Row{row}
+	}
 	if token == "" {
 		row.Status = Fail
 		row.Found = "unset: the bump cannot write to " + d.s.GitopsRepo
@@ -55,10 +62,11 @@ func (d *doctor) tokenShape(context.Context) []Row {
 		row.Found = secret.Mask(token) + ": not a known GitHub token prefix (ghp_, github_pat_, ghs_, ghu_, gho_)"
 		row.Fix = "use a classic PAT with the `repo` scope (docs/runbook.md, step 2)"
 	case forge.InstallationToken:
-		row.Status = Warn
-		row.Found = fmt.Sprintf("%s, %s", kind, secret.Mask(token))
-		row.Fix = "the workflow's own GITHUB_TOKEN cannot write another repository; an app token works only if the app is installed on " +
-			d.s.GitopsRepo + " with Contents: write. A classic PAT with `repo` scope always works (docs/runbook.md, step 2)"
+		// actions/create-github-app-token gives one; so does the job's own
+		// GITHUB_TOKEN, which cannot write another repository.
+		row.Found = fmt.Sprintf("%s, %s; it expires an hour after it was minted", kind, secret.Mask(token))
+		row.Fix = "this works when it comes from a GitHub App installed on " + d.s.GitopsRepo +
+			" with Contents: Read and write (actions/create-github-app-token); the workflow's own GITHUB_TOKEN cannot write another repository"
 	default:
 		row.Found = fmt.Sprintf("%s, %s", kind, secret.Mask(token))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -24,6 +25,11 @@ func stopReason(res bump.Result) string {
 		return "a newer commit (" + short(res.PreviousCommit) + ") is deployed"
 	case bump.DryRun:
 		return "BUMP_DRY_RUN=1: nothing was written"
+	case bump.Proposed:
+		if res.PRURL == "" {
+			return "BUMP_MODE=pr: branch " + res.Branch + " waits for a pull request on the host; verify after its merge (go tool mage verify)"
+		}
+		return fmt.Sprintf("pull request #%d waits for its merge (%s); verify after it (go tool mage verify), or set BUMP_MERGE=1", res.PR, res.PRURL)
 	}
 	return ""
 }
@@ -40,12 +46,23 @@ func (p *Pipeline) Bump(ctx context.Context, image string, info buildinfo.Info) 
 		Image: image, SourceCommit: info.Commit,
 		Ancestry: bump.GitAncestry{Dir: s.Root},
 		Force:    s.BumpForce, DryRun: s.BumpDryRun,
+		App: s.GitopsApp, Mode: s.BumpMode, Merge: s.BumpMerge, MergeTimeout: s.BumpMergeTimeout,
+		Message: s.BumpMessage, Author: s.BumpAuthor, SourceURL: s.SourceURL, By: p.by(),
 		// A gitops manifest in this very repository must not start the
 		// pipeline again with its own bump.
 		SkipCI: !s.LocalGitops() && s.GitopsRepo == s.SourceRepo,
 		Logger: p.log,
 	})
 	return res, err
+}
+
+// by says who makes a bump, for its pull request.
+func (p *Pipeline) by() string {
+	if p.s.RunURL != "" {
+		return "GitHub Actions run " + p.s.RunURL
+	}
+	host, _ := os.Hostname()
+	return "`go tool mage` on " + host
 }
 
 // CheckImage makes sure image exists in its registry, so that a bump by hand

@@ -173,7 +173,7 @@ func TestGitHubMode(t *testing.T) {
 	if cur.Image != sum.Image || !strings.HasPrefix(cur.Image, imageRepo+":"+info.Version+"@sha256:") || cur.SourceCommit != info.Commit {
 		t.Errorf("gitops manifest deploys %q from %q, want %q from %s", cur.Image, cur.SourceCommit, sum.Image, info.Commit)
 	}
-	if log := gh.Log(gitopsRepo, "main"); len(log) != 2 || !strings.HasPrefix(log[0].Message, "ci(platform-demo): bump image to "+info.Version) {
+	if log := gh.Log(gitopsRepo, "main"); len(log) != 2 || !strings.HasPrefix(log[0].Message, "ci(platform-demo): deploy "+info.Commit[:7]) || !strings.Contains(log[0].Message, "Source-Commit: "+info.Commit) {
 		t.Errorf("gitops log = %+v, want one bump commit on top of the seed", log)
 	}
 	// The happy path is one read and one write of the manifest.
@@ -201,6 +201,40 @@ func TestGitHubMode(t *testing.T) {
 	for _, line := range []string{"deploy=true", "digest=" + digest, "image=" + repo, "live=true", "ref=" + sum.Image} {
 		if err != nil || !strings.Contains(string(out), line+"\n") {
 			t.Errorf("GITHUB_OUTPUT = %q, %v; want a line %q", out, err, line)
+		}
+	}
+
+	// The branch is protected now: the next commit goes through a pull
+	// request. Without BUMP_MERGE the run ends at it; with it, the run
+	// merges it and verifies as before.
+	gh.Protect(gitopsRepo, "main")
+	for _, merge := range []string{"0", "1"} {
+		next := commit(t, root, "next, merge "+merge)
+		env["GITHUB_SHA"], env["BUMP_MODE"], env["BUMP_MERGE"] = next.Commit, "pr", merge
+		s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := Run(ctx, Options{Settings: s, Build: next})
+		if err != nil {
+			t.Fatalf("Run(pr, merge %s) error = %v\n%s", merge, err, sum.Text())
+		}
+		var stages []string
+		for _, st := range sum.Stages {
+			stages = append(stages, st.Name+":"+st.Status)
+		}
+		want := "test:skipped build:ok push:ok bump:ok deploy:skipped verify:skipped"
+		if merge == "1" {
+			want = "test:skipped build:ok push:ok bump:ok refresh:ok verify:ok"
+		}
+		if got := strings.Join(stages, " "); got != want {
+			t.Errorf("Run(pr, merge %s) stages = %q, want %q\n%s", merge, got, want, sum.Text())
+		}
+		if merge == "0" && !strings.Contains(sum.Text(), "waits for its merge") {
+			t.Errorf("Run(pr) summary does not say the pull request waits:\n%s", sum.Text())
+		}
+		if merge == "1" && sum.LiveCommit != next.Commit {
+			t.Errorf("Run(pr, merge) live commit %q, want %q", sum.LiveCommit, next.Commit)
 		}
 	}
 }

@@ -278,8 +278,17 @@ func (o Options) validate() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("publish: missing %s", strings.Join(missing, ", "))
 	}
-	if o.Password != "" && o.Username == "" {
+	return CheckCredentials(o.Username, o.Password)
+}
+
+// CheckCredentials refuses a registry login that cannot work, before
+// anything is sent: a password without a username, or the other way round.
+func CheckCredentials(username, password string) error {
+	if password != "" && username == "" {
 		return errors.New("publish: a registry password without a username; set REGISTRY_USERNAME too")
+	}
+	if username != "" && password == "" {
+		return fmt.Errorf("publish: REGISTRY_USERNAME %q is set but REGISTRY_PASSWORD is empty: set it (in Actions: the job's GITHUB_TOKEN), or unset both to use the Docker config's login", username)
 	}
 	return nil
 }

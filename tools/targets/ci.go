@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
 	"github.com/andrelair-platform/platform-demo/tools/gate"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
+	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
 // CI is the main job, one per push. It decides from the event what to do:
@@ -25,6 +27,15 @@ func CI(ctx context.Context, e Env) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	if deploy, _ := s.Deploys(); deploy {
+		// Credentials that cannot work stop the run before anything is sent.
+		if err := publish.CheckCredentials(s.RegistryUsername, s.RegistryPassword); err != nil {
+			return err
+		}
+		if !s.LocalGitops() {
+			if err := bump.CheckCredentials(s.GitopsRepo, s.GitopsToken, s.GitopsApp); err != nil {
+				return err
+			}
+		}
 		// A bad token or registry login fails here, in seconds, not after
 		// the build.
 		if r := doctor.Run(ctx, doctor.Options{Settings: s, Home: e.Home, Only: doctor.Preflight}); r.Failed() {

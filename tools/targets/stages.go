@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 )
 
@@ -30,6 +31,11 @@ func Bump(ctx context.Context, e Env, image string) error {
 	s, info, err := e.load(ctx)
 	if err != nil {
 		return err
+	}
+	if !s.LocalGitops() {
+		if err := bump.CheckCredentials(s.GitopsRepo, s.GitopsToken, s.GitopsApp); err != nil {
+			return err
+		}
 	}
 	p := pipeline.New(s, e.log())
 	defer p.Close(context.WithoutCancel(ctx))

@@ -122,6 +122,9 @@ func (s *Server) putContentsLocked(w http.ResponseWriter, req *http.Request, r *
 		writeJSON(w, http.StatusNotFound, message("Branch "+branch+" not found"))
 		return
 	}
+	if s.refuseProtectedLocked(w, r, tok, branch) {
+		return
+	}
 	current, exists := r.commits[head].tree[p]
 	switch {
 	case exists && body.SHA == "":

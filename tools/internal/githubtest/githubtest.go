@@ -1,12 +1,21 @@
 // Package githubtest runs a per-test GitHub REST API server that keeps real
 // state: repositories with branches and commits, blob shas computed as git
-// computes them, tokens with scopes and permissions, and rate limits on
-// demand. It serves the subset of the API that gitops tooling uses (the
-// Contents API, compare, repository and user lookups) closely enough for the
+// computes them, protected branches, pull requests with required checks,
+// tokens with scopes and permissions, GitHub Apps that mint installation
+// tokens from RS256 JWTs, and rate limits on demand. It serves the subset of
+// the API that gitops tooling uses (the Contents API, compare, commits by
+// path, git refs, branches, pull requests and their merges, issue comments,
+// App installations, repository and user lookups) closely enough for the
 // real go-github client to run against it.
+//
+// WithGitea switches the server to the Gitea/Forgejo flavor of the same
+// flow: a version endpoint, branches created through POST branches instead
+// of git refs, merges through POST .../merge with "Do" and scheduled
+// merges, and Gitea's status codes where they differ from GitHub's.
 package githubtest
 
 import (
+	"crypto/rsa"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +42,10 @@ type Token struct {
 	Repos []string
 	// ReadOnly tokens can read but not write: writes answer 403.
 	ReadOnly bool
+
+	// perms are an App installation token's permissions (e.g. "contents":
+	// "write"); nil for user tokens.
+	perms map[string]string
 }
 
 // LimitKind is the kind of rate limit a request runs into.
@@ -96,6 +109,7 @@ type Server struct {
 	srv         *httptest.Server
 	base        string
 	staleStatus int
+	gitea       bool
 
 	mu       sync.Mutex
 	repos    map[string]*repo
@@ -106,6 +120,9 @@ type Server struct {
 	hooks    []func(*http.Request)
 	remain   int
 	sequence int
+	apps     map[int64]*rsa.PublicKey
+	installs map[int64]*installation
+	minted   []MintedToken
 }
 
 type repo struct {
@@ -114,6 +131,9 @@ type repo struct {
 	branches      map[string]string // branch -> commit sha
 	commits       map[string]*commit
 	blobs         map[string][]byte
+	protected     map[string]bool // branches that refuse direct writes
+	required      map[string]bool // base branches whose pulls need checks
+	pulls         []*pull         // by number - 1
 }
 
 type commit struct {
@@ -376,11 +396,19 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
+	if s.gitea && req.Method == http.MethodGet && rel == "/version" {
+		// Gitea answers the version without authentication.
+		writeJSON(w, http.StatusOK, map[string]string{"version": giteaVersion})
+		return
+	}
 	tokenValue, hasAuth := bearer(req)
 	tok, known := s.tokens[tokenValue]
 	switch {
 	case !hasAuth:
 		writeJSON(w, http.StatusUnauthorized, message("Requires authentication"))
+		return
+	case !known && isJWT(tokenValue):
+		s.serveAppLocked(w, req, tokenValue, rel)
 		return
 	case !known:
 		writeJSON(w, http.StatusUnauthorized, message("Bad credentials"))
@@ -395,8 +423,13 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 
 	parts := strings.Split(strings.Trim(rel, "/"), "/")
 	switch {
+	case req.Method == http.MethodGet && rel == "/user" && tok.perms != nil:
+		writeJSON(w, http.StatusForbidden, message(notByIntegration))
 	case req.Method == http.MethodGet && rel == "/user":
 		writeJSON(w, http.StatusOK, map[string]any{"login": tok.Login, "id": 1, "type": "User"})
+	case parts[0] == "app":
+		// App endpoints want the App's JWT, not a token.
+		writeJSON(w, http.StatusUnauthorized, message(jwtUndecodable))
 	case len(parts) >= 3 && parts[0] == "repos":
 		s.serveRepoLocked(w, req, tok, parts[1]+"/"+parts[2], parts[3:])
 	default:
@@ -466,34 +499,28 @@ func (s *Server) serveRepoLocked(w http.ResponseWriter, req *http.Request, tok T
 			"html_url":       s.htmlURL(name),
 			"permissions":    map[string]bool{"admin": false, "maintain": false, "push": !tok.ReadOnly, "triage": !tok.ReadOnly, "pull": true},
 		})
-	case len(rest) == 2 && rest[0] == "branches" && req.Method == http.MethodGet:
-		sha, ok := r.branches[rest[1]]
-		if !ok {
+	case len(rest) >= 2 && rest[0] == "branches" && req.Method == http.MethodGet:
+		// Branch names keep their slashes: go-github escapes them as %2F.
+		name := strings.Join(rest[1:], "/")
+		if _, ok := r.branches[name]; !ok {
 			writeJSON(w, http.StatusNotFound, message("Branch not found"))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"name": rest[1], "commit": map[string]any{"sha": sha}})
+		writeJSON(w, http.StatusOK, s.branchJSON(r, tok, name))
 	case len(rest) >= 1 && rest[0] == "contents" && req.Method == http.MethodGet:
+		if !allowed(w, tok, "contents", "read") {
+			return
+		}
 		s.getContentsLocked(w, req, r, strings.Join(rest[1:], "/"))
 	case len(rest) >= 2 && rest[0] == "contents" && req.Method == http.MethodPut:
-		if tok.ReadOnly {
-			// Fine-grained tokens lack a permission; classic tokens belong
-			// to a user without push access.
-			msg := "Resource not accessible by personal access token"
-			if tok.Scopes != nil {
-				msg = "Must have push access to repository"
-			}
-			writeJSON(w, http.StatusForbidden, map[string]string{
-				"message":           msg,
-				"documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
-			})
+		if !allowed(w, tok, "contents", "write") {
 			return
 		}
 		s.putContentsLocked(w, req, r, tok, strings.Join(rest[1:], "/"))
 	case len(rest) == 2 && rest[0] == "compare" && req.Method == http.MethodGet:
 		s.compareLocked(w, r, rest[1])
 	default:
-		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		s.serveRepoMoreLocked(w, req, tok, r, rest)
 	}
 }
 
