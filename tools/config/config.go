@@ -8,7 +8,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -132,9 +135,56 @@ type Settings struct {
 	// LocalRuntime is "process" (default) or "podman" (LOCAL_RUNTIME).
 	LocalRuntime string
 
+	// Environments are where commits go live, in order (gitops/environments.yaml,
+	// else one environment of the settings above). The fields above that
+	// an environment sets (GitopsPath, GitopsBranch, GitopsContainer,
+	// VerifyURL, ArgoApp, LocalAddr) hold those of Environment.
+	Environments []Environment
+	// Environment is the environment these settings are for: the first,
+	// unless In chose another.
+	Environment string
+
 	// Vars records every variable Load read: its value, where the value
 	// came from, and whether it is a secret. Doctor prints it.
 	Vars []Var
+}
+
+// DefaultEnvironment names the one environment of a repository without an
+// environments file.
+const DefaultEnvironment = "default"
+
+// In returns the settings for the named environment: its manifest, branch,
+// container, verify URL, Argo CD application and local address.
+func (s Settings) In(name string) (Settings, error) {
+	for _, e := range s.Environments {
+		if e.Name == name {
+			s.Environment = e.Name
+			s.GitopsPath, s.GitopsBranch, s.GitopsContainer = e.Path, e.Branch, e.Container
+			s.VerifyURL, s.ArgoApp, s.LocalAddr = e.VerifyURL, e.ArgoApp, e.LocalAddr
+			return s, nil
+		}
+	}
+	var names []string
+	for _, e := range s.Environments {
+		names = append(names, e.Name)
+	}
+	return s, fmt.Errorf("no environment %q: the environments are %s (%s)", name, strings.Join(names, ", "), EnvironmentsFile)
+}
+
+// Previous returns the environment before the named one, whose verified
+// image a promotion takes.
+func (s Settings) Previous(name string) (Environment, error) {
+	for i, e := range s.Environments {
+		if e.Name != name {
+			continue
+		}
+		if i == 0 {
+			return Environment{}, fmt.Errorf("%s is the first environment: mage ci deploys it; promote takes an image from one environment to the next", name)
+		}
+		return s.Environments[i-1], nil
+	}
+	_, err := s.In(name)
+	return Environment{}, err
 }
 
 // Var is one environment variable as Load read it.
@@ -276,6 +326,8 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		interval = verify.LocalInterval
 	}
 	s.VerifyInterval = l.duration("VERIFY_INTERVAL", interval)
+	s.Environments = l.environments(root, s)
+	s = s.first()
 	appID, appKey, appInstallation := l.str("GITOPS_APP_ID", ""), l.secret("GITOPS_APP_PRIVATE_KEY"), l.str("GITOPS_APP_INSTALLATION_ID", "")
 	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
 	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
@@ -364,13 +416,22 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.LocalRuntime != "process" && s.LocalRuntime != "podman" {
 		errs = append(errs, fmt.Errorf("LOCAL_RUNTIME=%q: want \"process\" or \"podman\"", s.LocalRuntime))
 	}
-	if s.VerifyURL != "" {
-		if u, err := url.Parse(s.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("VERIFY_URL=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", s.VerifyURL))
+	for i, e := range s.Environments {
+		name := "VERIFY_URL"
+		if i > 0 {
+			name = overrideName("VERIFY_URL", e.Name) + " (or verifyURL of " + e.Name + " in " + EnvironmentsFile + ")"
+		}
+		if e.VerifyURL != "" {
+			if u, err := url.Parse(e.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", name, e.VerifyURL))
+			}
 		}
 	}
-	if (s.ArgoServer != "" || s.ArgoApp != "" || s.ArgoToken != "") && (s.ArgoServer == "" || s.ArgoApp == "" || s.ArgoToken == "") {
-		errs = append(errs, errors.New("Argo CD refresh is half configured: set all of ARGOCD_SERVER, ARGOCD_APP and ARGOCD_AUTH_TOKEN, or none"))
+	if (s.ArgoServer != "") != (s.ArgoToken != "") {
+		errs = append(errs, errors.New("Argo CD refresh is half configured: set both ARGOCD_SERVER and ARGOCD_AUTH_TOKEN (and ARGOCD_APP, or argocdApp in the environments file), or none"))
+	}
+	if s.ArgoServer != "" && s.ArgoApp == "" {
+		errs = append(errs, fmt.Errorf("ARGOCD_SERVER is set but environment %s names no Argo CD application: set ARGOCD_APP, or argocdApp in %s", s.Environment, EnvironmentsFile))
 	}
 	return s, errors.Join(errs...)
 }
@@ -429,7 +490,87 @@ func loadApp(id, key, installation string) (*forge.App, error) {
 }
 
 // ArgoConfigured reports whether the post-bump Argo CD refresh is on.
-func (s Settings) ArgoConfigured() bool { return s.ArgoServer != "" }
+func (s Settings) ArgoConfigured() bool {
+	return s.ArgoServer != "" && s.ArgoToken != "" && s.ArgoApp != ""
+}
+
+// first sets the environment fields to those of the first environment.
+func (s Settings) first() Settings {
+	if len(s.Environments) == 0 {
+		return s
+	}
+	f, _ := s.In(s.Environments[0].Name)
+	return f
+}
+
+// environments resolves the environments: the file's, when the repository
+// has one, each field completed from the settings and overridden for one
+// run by <VARIABLE>_<NAME> (VERIFY_URL_PRODUCTION); the first also by the
+// plain variables (VERIFY_URL), as before there were environments. Without
+// a file, the settings are the one environment.
+func (l *loader) environments(root string, s Settings) []Environment {
+	path := filepath.Join(root, EnvironmentsFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || root == "" {
+		return []Environment{{Name: DefaultEnvironment, Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
+			VerifyURL: s.VerifyURL, ArgoApp: s.ArgoApp, LocalAddr: s.LocalAddr}}
+	}
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("read %s: %w", EnvironmentsFile, err))
+		return nil
+	}
+	envs, err := ParseEnvironments(EnvironmentsFile, data)
+	if err != nil {
+		l.errs = append(l.errs, err)
+		return nil
+	}
+	fromEnv := func(name string) bool {
+		v, ok := l.lookup(name)
+		return ok && v != ""
+	}
+	for i := range envs {
+		e := &envs[i]
+		fields := []struct {
+			variable string
+			value    *string
+			first    string // the plain variable's value, for the first environment
+			fallback string // when the file leaves it out
+		}{
+			{"GITOPS_PATH", &e.Path, s.GitopsPath, ""},
+			{"GITOPS_BRANCH", &e.Branch, s.GitopsBranch, s.GitopsBranch},
+			{"GITOPS_CONTAINER", &e.Container, s.GitopsContainer, s.GitopsContainer},
+			{"VERIFY_URL", &e.VerifyURL, s.VerifyURL, ""},
+			{"ARGOCD_APP", &e.ArgoApp, s.ArgoApp, ""},
+			{"LOCAL_ADDR", &e.LocalAddr, s.LocalAddr, nextPort(s.LocalAddr, i)},
+		}
+		for _, f := range fields {
+			switch {
+			case fromEnv(overrideName(f.variable, e.Name)):
+				*f.value = l.str(overrideName(f.variable, e.Name), "")
+			case i == 0 && fromEnv(f.variable):
+				*f.value = f.first
+			case f.variable == "VERIFY_URL" && s.LocalGitops():
+				// The local loop verifies its own rollout, not the address
+				// the cluster serves the environment on.
+				*f.value = ""
+			case *f.value == "":
+				*f.value = f.fallback
+			}
+		}
+	}
+	return envs
+}
+
+// nextPort is addr with its port raised by n: the local address of the
+// n-th environment when the file gives none.
+func nextPort(addr string, n int) string {
+	host, port, err := net.SplitHostPort(addr)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || p == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+n))
+}
 
 type loader struct {
 	lookup func(string) (string, bool)

@@ -124,6 +124,9 @@ func Dir(ctx context.Context, dir string) ([]Problem, error) {
 		if err != nil {
 			return err
 		}
+		if filepath.ToSlash(rel) == environmentsFile {
+			return nil // not a manifest: checkEnvironments reads it
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -142,6 +145,7 @@ func Dir(ctx context.Context, dir string) ([]Problem, error) {
 		}
 	}
 	problems = append(problems, checkReferences(dir, objects)...)
+	problems = append(problems, checkEnvironments(dir, objects)...)
 	sort.SliceStable(problems, func(i, j int) bool {
 		if problems[i].File != problems[j].File {
 			return problems[i].File < problems[j].File

@@ -52,9 +52,93 @@ func TestDirChecksRepositoryDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dir error: %v", err)
 	}
-	if len(problems) != 1 || problems[0].File != "manifests/platform-demo/00-deployment.yaml" ||
-		!strings.Contains(problems[0].Message, "allowPrivilegeEscalation is not false") {
-		t.Fatalf("Dir after setting %q = %v, want one allowPrivilegeEscalation problem in 00-deployment.yaml", to, problems)
+	// The weakened staging Deployment breaks the policy, and no longer
+	// matches production's.
+	var policy, drift int
+	for _, p := range problems {
+		switch {
+		case p.File == "manifests/platform-demo/00-deployment.yaml" && strings.Contains(p.Message, "allowPrivilegeEscalation is not false"):
+			policy++
+		case p.File == "manifests/platform-demo-production/00-deployment.yaml" && strings.Contains(p.Message, "differs from staging's"):
+			drift++
+		}
+	}
+	if len(problems) != 2 || policy != 1 || drift != 1 {
+		t.Fatalf("Dir after setting %q = %v, want the allowPrivilegeEscalation problem in staging and production drifting from it", to, problems)
+	}
+}
+
+// TestEnvironments guards the environments file and the promise that an
+// environment is the one before it but for namespace, host, replicas and
+// image: each mistake is caught with its place.
+func TestEnvironments(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(dir string)
+		want   []string
+	}{
+		{"the repository's", func(string) {}, nil},
+		{"production's replicas and host may differ", func(dir string) {
+			edit(t, dir, "manifests/platform-demo-production/00-deployment.yaml", "replicas: 2", "replicas: 3")
+		}, nil},
+		{"production's probe drifts", func(dir string) {
+			edit(t, dir, "manifests/platform-demo-production/00-deployment.yaml", "periodSeconds: 10", "periodSeconds: 11")
+		}, []string{"manifests/platform-demo-production/00-deployment.yaml:", "differs from staging's"}},
+		{"production lacks the Service", func(dir string) {
+			os.Remove(filepath.Join(dir, "manifests/platform-demo-production/01-service.yaml"))
+			edit(t, dir, "manifests/platform-demo-production/kustomization.yaml", "  - 01-service.yaml\n", "")
+		}, []string{"environment production has no Service/platform-demo"}},
+		{"a path that does not exist", func(dir string) {
+			edit(t, dir, "environments.yaml", "manifests/platform-demo-production/00-deployment.yaml", "manifests/prod/00-deployment.yaml")
+		}, []string{"environment production: path manifests/prod/00-deployment.yaml does not exist"}},
+		{"an Application that deploys another directory", func(dir string) {
+			edit(t, dir, "environments.yaml", "argocdApp: platform-demo-production", "argocdApp: platform-demo")
+		}, []string{"Application platform-demo does not deploy manifests/platform-demo-production"}},
+		{"an unknown field", func(dir string) {
+			edit(t, dir, "environments.yaml", "    localAddr: 127.0.0.1:8081", "    localAddress: 127.0.0.1:8081")
+		}, []string{"environments.yaml:", "field localAddress not found"}},
+		{"a name twice", func(dir string) {
+			edit(t, dir, "environments.yaml", "name: production", "name: staging")
+		}, []string{"environments.yaml:", "declared twice"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyTree(t, repoTree(t))
+			tt.change(dir)
+			problems, err := Dir(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text []string
+			for _, p := range problems {
+				text = append(text, p.String())
+			}
+			all := strings.Join(text, "\n")
+			if len(tt.want) == 0 && len(problems) > 0 {
+				t.Fatalf("Dir() = %s, want no problems", all)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("Dir() = %s\nwant a problem containing %q", all, w)
+				}
+			}
+		})
+	}
+}
+
+// edit replaces from with to, once, in the file at rel below dir.
+func edit(t *testing.T, dir, rel, from, to string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), from) {
+		t.Fatalf("%s has no %q", rel, from)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,0 +1,114 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
+)
+
+// EnvironmentsFile is where the environments are declared, relative to the
+// repository root: beside the gitops template they deploy.
+const EnvironmentsFile = "gitops/environments.yaml"
+
+// Environment is one place a commit goes live, in the order commits go
+// through them: `mage ci` deploys the first, `mage promote` moves a verified
+// image from one to the next.
+type Environment struct {
+	// Name names the environment, e.g. staging.
+	Name string `yaml:"name"`
+	// Path is the manifest the bump edits (GITOPS_PATH).
+	Path string `yaml:"path"`
+	// Branch is the gitops branch it is on (GITOPS_BRANCH).
+	Branch string `yaml:"branch"`
+	// Container is the container whose image is bumped (GITOPS_CONTAINER).
+	Container string `yaml:"container"`
+	// VerifyURL is the service's base URL (VERIFY_URL).
+	VerifyURL string `yaml:"verifyURL"`
+	// ArgoApp is the Argo CD Application that deploys it (ARGOCD_APP).
+	ArgoApp string `yaml:"argocdApp"`
+	// LocalAddr is where the local loop serves it (LOCAL_ADDR).
+	LocalAddr string `yaml:"localAddr"`
+}
+
+// environmentsFile is the file's schema.
+type environmentsFile struct {
+	Environments []Environment `yaml:"environments"`
+}
+
+var envName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+
+// ParseEnvironments reads an environments file strictly: unknown fields,
+// a missing name or path, and a name used twice are errors that name the
+// file and the line. Defaults (branch, container) are not filled in here.
+func ParseEnvironments(file string, data []byte) ([]Environment, error) {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty: list the environments under `environments:`", file)
+		}
+		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f environmentsFile
+	if err := dec.Decode(&f); err != nil {
+		// yaml.v3 says "line N: field x not found in type config.Environment".
+		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
+		msg = strings.ReplaceAll(msg, "in type config.Environment", "(known fields: name, path, branch, container, verifyURL, argocdApp, localAddr)")
+		msg = strings.ReplaceAll(msg, "in type config.environmentsFile", "(the file holds `environments:` only)")
+		return nil, fmt.Errorf("%s: %s", file, strings.ReplaceAll(msg, "\n  ", "; "))
+	}
+	if len(f.Environments) == 0 {
+		return nil, fmt.Errorf("%s: no environments: list at least one under `environments:`", file)
+	}
+	lines := itemLines(&doc)
+	seen := map[string]int{}
+	var errs []error
+	for i, e := range f.Environments {
+		line := 0
+		if i < len(lines) {
+			line = lines[i]
+		}
+		switch {
+		case !envName.MatchString(e.Name):
+			errs = append(errs, fmt.Errorf("%s:%d: environment name %q: want lower-case letters, digits and '-', starting with a letter", file, line, e.Name))
+		case seen[e.Name] != 0:
+			errs = append(errs, fmt.Errorf("%s:%d: environment %q is declared twice (first at line %d)", file, line, e.Name, seen[e.Name]))
+		default:
+			seen[e.Name] = line
+		}
+		if e.Path == "" {
+			errs = append(errs, fmt.Errorf("%s:%d: environment %q has no path: name the manifest its bumps edit", file, line, e.Name))
+		}
+	}
+	return f.Environments, errors.Join(errs...)
+}
+
+// itemLines are the lines where the items of the environments list start.
+func itemLines(doc *yaml.Node) []int {
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "environments" && m.Content[i+1].Kind == yaml.SequenceNode {
+			var out []int
+			for _, item := range m.Content[i+1].Content {
+				out = append(out, item.Line)
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// overrideName is the variable that sets field of environment env for one
+// run, e.g. VERIFY_URL_PRODUCTION.
+func overrideName(variable, env string) string {
+	return variable + "_" + strings.ToUpper(strings.ReplaceAll(env, "-", "_"))
+}
