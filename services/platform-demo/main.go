@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/andrelair-platform/platform-demo/services/platform-demo/internal/server"
 )
@@ -64,6 +65,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	srv := server.New(server.Options{
 		Version:         v,
 		Commit:          c,
+		Started:         time.Now(),
 		Hostname:        hostname,
 		Message:         cfg.message,
 		Drain:           cfg.drain,

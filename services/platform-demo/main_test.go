@@ -34,6 +34,11 @@ func TestBinaryVersion(t *testing.T) {
 
 	var got map[string]string
 	getJSON(t, svc.base+"/version", &got)
+	started, err := time.Parse(time.RFC3339, got["started"])
+	if err != nil || time.Since(started) > time.Minute || time.Since(started) < -time.Second {
+		t.Errorf("GET /version started = %q, want the time the process started", got["started"])
+	}
+	delete(got, "started")
 	if diff := cmp.Diff(map[string]string{"version": version, "commit": commit}, got); diff != "" {
 		t.Errorf("GET /version mismatch (-want +got):\n%s", diff)
 	}

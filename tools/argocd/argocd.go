@@ -61,13 +61,41 @@ func Refresh(ctx context.Context, opts Options) error {
 	if opts.Hard {
 		mode = "hard"
 	}
-	return call(ctx, opts, "refresh", url.Values{"refresh": {mode}})
+	_, err := call(ctx, opts, "refresh", url.Values{"refresh": {mode}})
+	return err
 }
 
 // Check makes sure that Refresh can work: the server answers, accepts the
 // token, and lets it read the application. It changes nothing on the server.
 func Check(ctx context.Context, opts Options) error {
-	return call(ctx, opts, "check", nil)
+	_, err := call(ctx, opts, "check", nil)
+	return err
+}
+
+// AppStatus is what Argo CD says of an application.
+type AppStatus struct {
+	// Sync is Synced, OutOfSync or Unknown.
+	Sync string
+	// Health is Healthy, Progressing, Degraded, Suspended, Missing or Unknown.
+	Health string
+	// Revision is the git commit the application is synced to.
+	Revision string
+	// Images are the images its live resources run.
+	Images []string
+	// Operation is the phase of the last sync operation (Running,
+	// Succeeded, Failed, Error), empty when there was none.
+	Operation string
+}
+
+// Status reads the application's sync and health. It needs only the
+// `applications, get` permission Refresh needs.
+func Status(ctx context.Context, opts Options) (AppStatus, error) {
+	app, err := call(ctx, opts, "read", nil)
+	if err != nil {
+		return AppStatus{}, err
+	}
+	st := app.Status
+	return AppStatus{Sync: st.Sync.Status, Health: st.Health.Status, Revision: st.Sync.Revision, Images: st.Summary.Images, Operation: st.OperationState.Phase}, nil
 }
 
 // application is the part of Argo CD's v1alpha1.Application read here.
@@ -75,6 +103,21 @@ type application struct {
 	Metadata struct {
 		Name string `json:"name"`
 	} `json:"metadata"`
+	Status struct {
+		Sync struct {
+			Status   string `json:"status"`
+			Revision string `json:"revision"`
+		} `json:"sync"`
+		Health struct {
+			Status string `json:"status"`
+		} `json:"health"`
+		Summary struct {
+			Images []string `json:"images"`
+		} `json:"summary"`
+		OperationState struct {
+			Phase string `json:"phase"`
+		} `json:"operationState"`
+	} `json:"status"`
 }
 
 // apiError is the body Argo CD's gRPC gateway sends with an error status.
@@ -89,10 +132,10 @@ var appName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
 // call GETs the application and turns every failure into one error that
 // names the operation, the application and the server, and says what to fix.
-func call(ctx context.Context, opts Options, op string, query url.Values) error {
+func call(ctx context.Context, opts Options, op string, query url.Values) (application, error) {
 	c, err := newCaller(opts)
 	if err != nil {
-		return fmt.Errorf("%s Argo CD application: %w", op, err)
+		return application{}, fmt.Errorf("%s Argo CD application: %w", op, err)
 	}
 	fail := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
@@ -106,29 +149,29 @@ func call(ctx context.Context, opts Options, op string, query url.Values) error 
 	defer cancel()
 
 	status, body, err := c.get(ctx, c.endpoint("api/v1/applications/"+c.app, query))
+	var app application
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
-		return fail("no answer within %s (%v): Argo CD answers a refresh once its application controller has processed it, "+
+		return app, fail("no answer within %s (%v): Argo CD answers a refresh once its application controller has processed it, "+
 			"so a busy controller is slow to answer; the refresh may still take effect", timeout, err)
 	case err != nil:
-		return fail("cannot reach Argo CD: %v; check ARGOCD_SERVER and that this machine can reach it", err)
+		return app, fail("cannot reach Argo CD: %v; check ARGOCD_SERVER and that this machine can reach it", err)
 	case status == http.StatusOK:
-		var app application
 		if err := json.Unmarshal(body, &app); err != nil || app.Metadata.Name != c.app {
-			return fail("the answer is not the Argo CD Application%s; check that ARGOCD_SERVER is the Argo CD API server, not a proxy's login page", excerpt.Of(body))
+			return app, fail("the answer is not the Argo CD Application%s; check that ARGOCD_SERVER is the Argo CD API server, not a proxy's login page", excerpt.Of(body))
 		}
-		return nil
+		return app, nil
 	case status == http.StatusUnauthorized:
-		return fail("the token was rejected (401%s): %s", apiMessage(body), c.tokenFix())
+		return app, fail("the token was rejected (401%s): %s", apiMessage(body), c.tokenFix())
 	case status == http.StatusForbidden:
-		return c.forbidden(ctx, body, fail)
+		return app, c.forbidden(ctx, body, fail)
 	case status == http.StatusNotFound:
 		if _, ok := parseAPIError(body); ok {
-			return fail("no such application (404%s): check ARGOCD_APP", apiMessage(body))
+			return app, fail("no such application (404%s): check ARGOCD_APP", apiMessage(body))
 		}
-		return fail("404 Not Found for the Argo CD API%s: check ARGOCD_SERVER, including the root path if Argo CD is served under one", excerpt.Of(body))
+		return app, fail("404 Not Found for the Argo CD API%s: check ARGOCD_SERVER, including the root path if Argo CD is served under one", excerpt.Of(body))
 	default:
-		return fail("%d %s%s", status, http.StatusText(status), apiMessage(body))
+		return app, fail("%d %s%s", status, http.StatusText(status), apiMessage(body))
 	}
 }
 

@@ -312,3 +312,26 @@ func closedPort(t *testing.T, _ *fakeArgoCD) string {
 	}
 	return "http://" + addr
 }
+
+// TestStatus guards what mage status shows of Argo CD: sync, health, the
+// revision synced and the images running.
+func TestStatus(t *testing.T) {
+	const token = "eyJhbGciOiJIUzI1NiJ9.status-test.c2lnbmF0dXJl"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token || r.URL.Path != "/api/v1/applications/platform-demo" || r.URL.Query().Get("refresh") != "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"metadata":{"name":"platform-demo"},"status":{"sync":{"status":"OutOfSync","revision":"0123abc"},
+			"health":{"status":"Progressing"},"summary":{"images":["ghcr.io/o/p:1a2b3c4@sha256:00"]},"operationState":{"phase":"Running"}}}`))
+	}))
+	defer srv.Close()
+	got, err := Status(context.Background(), Options{Server: srv.URL, Token: token, App: "platform-demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AppStatus{Sync: "OutOfSync", Health: "Progressing", Revision: "0123abc", Images: []string{"ghcr.io/o/p:1a2b3c4@sha256:00"}, Operation: "Running"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Status() (-want +got):\n%s", diff)
+	}
+}

@@ -255,6 +255,8 @@ type backend interface {
 	write(ctx context.Context, content []byte, version, message string) (commit, url string, err error)
 	// propose puts content before the branch in a pull request (ModePR).
 	propose(ctx context.Context, opts Options, p proposal) (Result, error)
+	// history lists the commits that changed the file, newest first.
+	history(ctx context.Context, container string, limit int) ([]Revision, error)
 	close()
 }
 

@@ -342,3 +342,57 @@ func TestGitRace(t *testing.T) {
 	}
 	checkMonotonic(t, history, f.commits)
 }
+
+// TestHistory guards what rollbacks and status read: each commit that
+// changed the manifest, newest first, with what it deployed, on both
+// backends.
+func TestHistory(t *testing.T) {
+	ctx := context.Background()
+	t.Run("git", func(t *testing.T) {
+		f := newGitFixture(t, 3)
+		for i := range f.commits {
+			if _, err := Image(ctx, f.options(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		revs, err := History(ctx, Options{Repo: f.bare}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkHistory(t, revs, f.commits)
+	})
+	for _, fl := range flavors {
+		t.Run(fl.name, func(t *testing.T) {
+			f := newGHFixture(t, 3, fl.opts...)
+			for i := range f.commits {
+				if _, err := Image(ctx, f.options(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A commit that leaves the manifest alone is not a revision of it.
+			f.srv.CommitFiles(gitopsRepo, "main", "docs", map[string]string{"README.md": "changed\n"})
+			revs, err := History(ctx, Options{Repo: gitopsRepo, APIURL: f.srv.URL, Token: goodToken}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkHistory(t, revs, f.commits)
+		})
+	}
+}
+
+// checkHistory wants the bumps of commits, newest first, then the seed.
+func checkHistory(t *testing.T, revs []Revision, commits []string) {
+	t.Helper()
+	if len(revs) != len(commits)+1 {
+		t.Fatalf("History() = %d revisions, want %d (the bumps and the seed): %+v", len(revs), len(commits)+1, revs)
+	}
+	for i, c := range commits {
+		r := revs[len(commits)-1-i]
+		if r.SourceCommit != c || r.Image != imageFor(c) || len(r.Commit) != 40 || r.Time.IsZero() || !strings.HasPrefix(r.Subject, "ci(platform-demo): deploy "+c[:7]) {
+			t.Errorf("revision %d = %+v, want the bump of %s", len(commits)-1-i, r, c)
+		}
+	}
+	if seed := revs[len(revs)-1]; seed.SourceCommit != "" || seed.Image == "" {
+		t.Errorf("oldest revision = %+v, want the seed's image and no source commit", seed)
+	}
+}

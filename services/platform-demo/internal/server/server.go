@@ -26,6 +26,9 @@ const unmatchedRoute = "unmatched"
 type Options struct {
 	// Version is the build version reported by / and /version, e.g. "1a2b3c4".
 	Version string
+	// Started is when the process started, reported by /version: since
+	// when this commit has been live here. Zero leaves it out.
+	Started time.Time
 	// Commit is the full source commit reported by / and /version.
 	Commit string
 	// Hostname is reported by /. It is read once by the caller, not per request.
@@ -90,7 +93,11 @@ func New(opts Options) *Server {
 		s.now = time.Now
 	}
 	s.ready.Store(true)
-	s.versionBody = mustJSON(versionResponse{Version: opts.Version, Commit: opts.Commit})
+	started := ""
+	if !opts.Started.IsZero() {
+		started = opts.Started.UTC().Format(time.RFC3339)
+	}
+	s.versionBody = mustJSON(versionResponse{Version: opts.Version, Commit: opts.Commit, Started: started})
 
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "platform_demo_http_requests_total",

@@ -16,6 +16,7 @@ func testOptions() Options {
 		Hostname: "pod-1",
 		Message:  "hello",
 		Now:      func() time.Time { return time.Date(2026, 5, 8, 22, 8, 15, 0, time.UTC) },
+		Started:  time.Date(2026, 5, 9, 0, 0, 0, 0, time.FixedZone("CEST", 2*60*60)),
 	}
 }
 

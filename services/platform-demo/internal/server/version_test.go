@@ -32,7 +32,7 @@ func TestVersion(t *testing.T) {
 			if err := json.Unmarshal([]byte(got.body), &body); err != nil {
 				t.Fatalf("GET /version body %q: %v", got.body, err)
 			}
-			want := map[string]string{"version": tt.version, "commit": tt.commit}
+			want := map[string]string{"version": tt.version, "commit": tt.commit, "started": "2026-05-08T22:00:00Z"}
 			if diff := cmp.Diff(want, body); diff != "" {
 				t.Errorf("GET /version body mismatch (-want +got):\n%s", diff)
 			}

@@ -1,0 +1,128 @@
+package bump
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v62/github"
+
+	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
+)
+
+// Revision is one commit of the gitops repository that changed the
+// manifest, and what the manifest deployed after it.
+type Revision struct {
+	// Commit is the gitops commit, URL its page when the host has one.
+	Commit, URL string
+	// Time is when it was committed, Subject the first line of its message.
+	Time    time.Time
+	Subject string
+	// Image and SourceCommit are what the manifest deployed after it.
+	Image, SourceCommit string
+}
+
+// History returns the last limit revisions of the manifest on the branch,
+// newest first: the Contents backends list the file's commits, the git
+// backend reads its log. A rollback picks the image to go back to from it,
+// and status the age of the current one.
+func History(ctx context.Context, opts Options, limit int) ([]Revision, error) {
+	opts = opts.withDefaults()
+	if opts.Repo == "" {
+		return nil, fmt.Errorf("history: no gitops repository: set GITOPS_REPO")
+	}
+	if limit <= 0 {
+		limit = 20
+	}
+	var b backend
+	var err error
+	if IsGitHubRepo(opts.Repo) {
+		if opts.App != nil {
+			tok, err := opts.App.InstallationToken(ctx, opts.APIURL, opts.Repo, forge.Permissions{Contents: "read"}, opts.HTTPClient)
+			if err != nil {
+				return nil, err
+			}
+			opts.Token = tok.Value
+		}
+		b, err = newGitHub(opts)
+	} else {
+		b, err = newGit(opts)
+	}
+	if err != nil {
+		return nil, redactErr(err, opts.Token)
+	}
+	defer b.close()
+	revs, err := b.history(ctx, opts.Container, limit)
+	return revs, redactErr(err, opts.Token)
+}
+
+// history lists the commits that changed the manifest.
+func (g *githubBackend) history(ctx context.Context, container string, limit int) ([]Revision, error) {
+	commits, _, err := g.client.Repositories.ListCommits(ctx, g.owner, g.repo, &github.CommitsListOptions{
+		SHA: g.branch, Path: g.path, ListOptions: github.ListOptions{PerPage: limit},
+	})
+	if forge.Status(err) == http.StatusNotFound {
+		// Gitea answers 404 when no commit touched the path; so do
+		// repositories and branches that do not exist, which read tells apart.
+		if _, _, rerr := g.read(ctx); rerr != nil {
+			return nil, rerr
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, g.explain(ctx, "list the commits of", err)
+	}
+	var out []Revision
+	for _, c := range commits {
+		if len(out) == limit {
+			break
+		}
+		r := Revision{Commit: c.GetSHA(), URL: c.GetHTMLURL(), Time: c.GetCommit().GetCommitter().GetDate().Time}
+		r.Subject, _, _ = strings.Cut(c.GetCommit().GetMessage(), "\n")
+		content, _, err := g.readAt(ctx, r.Commit)
+		if err != nil {
+			return nil, err
+		}
+		if cur, err := manifest.Read(content, container); err == nil {
+			r.Image, r.SourceCommit = cur.Image, strings.ToLower(cur.SourceCommit)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// history reads the log of the manifest in the clone.
+func (g *gitBackend) history(ctx context.Context, container string, limit int) ([]Revision, error) {
+	if _, _, err := g.read(ctx); err != nil {
+		return nil, err
+	}
+	out, err := g.git(ctx, "log", "-n", strconv.Itoa(limit), "--format=%H%x1f%ct%x1f%s", "HEAD", "--", g.path)
+	if err != nil {
+		return nil, g.explain("log", err)
+	}
+	var revs []Revision
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "\x1f")
+		if len(f) != 3 {
+			continue
+		}
+		secs, _ := strconv.ParseInt(f[1], 10, 64)
+		r := Revision{Commit: f[0], Time: time.Unix(secs, 0).UTC(), Subject: f[2]}
+		if g.webBase != "" {
+			r.URL = g.webBase + "/commit/" + r.Commit
+		}
+		content, err := g.cmd.Output(ctx, "show", r.Commit+":"+g.path)
+		if err != nil {
+			return nil, g.explain("show", err)
+		}
+		if cur, err := manifest.Read(content, container); err == nil {
+			r.Image, r.SourceCommit = cur.Image, strings.ToLower(cur.SourceCommit)
+		}
+		revs = append(revs, r)
+	}
+	return revs, nil
+}
