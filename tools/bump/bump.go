@@ -121,8 +121,11 @@ type Options struct {
 	// Action is what the commit does, for its message: "deploy" (default),
 	// "roll back to" or "promote".
 	Action string
-	// Reason says why, for the message of a rollback.
+	// Reason says why, for the message of a rollback or a promotion.
 	Reason string
+	// Environment names the environment the manifest deploys, for the
+	// message; empty in a repository with one environment.
+	Environment string
 	// SourceURL is the source repository's web page, for the commit URL in
 	// the message and the pull request.
 	SourceURL string

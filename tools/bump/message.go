@@ -15,7 +15,8 @@ const DefaultMessage = `ci({{.Container}}): {{.Action}} {{.Short}}{{if .From}} (
 {{if .Commit}}
 Source-Commit: {{.Commit}}{{end}}
 Image: {{.Pinned}}{{if .CommitURL}}
-Source: {{.CommitURL}}{{end}}{{if .Reason}}
+Source: {{.CommitURL}}{{end}}{{if .Environment}}
+Environment: {{.Environment}}{{end}}{{if .Reason}}
 Reason: {{.Reason}}{{end}}
 `
 
@@ -42,8 +43,11 @@ type MessageData struct {
 	// Previous and PreviousCommit are the image and source commit the
 	// manifest held before.
 	Previous, PreviousCommit string
-	// Reason says why, for rollbacks (ROLLBACK_REASON).
+	// Reason says why, for rollbacks (ROLLBACK_REASON) and promotions.
 	Reason string
+	// Environment is the environment the manifest deploys, empty in a
+	// repository with one.
+	Environment string
 	// SkipCI adds [skip ci]: the gitops manifest lives in the repository
 	// whose pipeline made the bump.
 	SkipCI bool
@@ -58,7 +62,7 @@ func ParseMessage(text string) (*template.Template, error) {
 	}
 	var b strings.Builder
 	if err := t.Execute(&b, MessageData{}); err != nil {
-		return nil, fmt.Errorf("BUMP_MESSAGE: %w (the fields are those of bump.MessageData: .Container .Action .Commit .Short .Image .Repository .Digest .Pinned .SourceURL .CommitURL .From .Previous .PreviousCommit .Reason .SkipCI)", err)
+		return nil, fmt.Errorf("BUMP_MESSAGE: %w (the fields are those of bump.MessageData: .Container .Action .Commit .Short .Image .Repository .Digest .Pinned .SourceURL .CommitURL .From .Previous .PreviousCommit .Reason .Environment .SkipCI)", err)
 	}
 	if strings.TrimSpace(b.String()) == "" && strings.TrimSpace(text) != "" {
 		return nil, fmt.Errorf("BUMP_MESSAGE renders an empty message")
@@ -72,7 +76,7 @@ func (o Options) messageData(previous, previousCommit string) MessageData {
 	d := MessageData{
 		Container: o.Container, Action: o.Action, Commit: o.SourceCommit,
 		Image: o.Image, SourceURL: strings.TrimSuffix(o.SourceURL, "/"),
-		Previous: previous, PreviousCommit: previousCommit, Reason: o.Reason, SkipCI: o.SkipCI,
+		Previous: previous, PreviousCommit: previousCommit, Reason: o.Reason, Environment: o.Environment, SkipCI: o.SkipCI,
 	}
 	if d.Action == "" {
 		d.Action = "deploy"

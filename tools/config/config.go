@@ -171,6 +171,31 @@ func (s Settings) In(name string) (Settings, error) {
 	return s, fmt.Errorf("no environment %q: the environments are %s (%s)", name, strings.Join(names, ", "), EnvironmentsFile)
 }
 
+// FirstEnvironment reports whether the settings are for the first
+// environment, the one `mage ci` deploys.
+func (s Settings) FirstEnvironment() bool {
+	return len(s.Environments) == 0 || s.Environments[0].Name == s.Environment
+}
+
+// VarFor is the variable that sets an environment's field for one run:
+// the plain one (VERIFY_URL) for the first environment, <VARIABLE>_<NAME>
+// (VERIFY_URL_PRODUCTION) for the others.
+func (s Settings) VarFor(variable string) string {
+	if s.FirstEnvironment() {
+		return variable
+	}
+	return overrideName(variable, s.Environment)
+}
+
+// LocalAddrVar is the variable that moves the environment's local rollout.
+func (s Settings) LocalAddrVar() string { return s.VarFor("LOCAL_ADDR") }
+
+// LocalDir is the directory of one local part of the environment (its
+// rollout's binaries and logs, its podman files) in the state directory.
+func (s Settings) LocalDir(part string) string {
+	return filepath.Join(s.StateDir, part, s.Environment)
+}
+
 // Previous returns the environment before the named one, whose verified
 // image a promotion takes.
 func (s Settings) Previous(name string) (Environment, error) {

@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
@@ -36,24 +40,55 @@ func stopReason(res bump.Result) string {
 
 // Bump points the gitops manifest at image, built from info's commit.
 func (p *Pipeline) Bump(ctx context.Context, image string, info buildinfo.Info) (bump.Result, error) {
+	return p.change(ctx, p.deployOptions(image, info))
+}
+
+// deployOptions are those of the bump that deploys image, built from
+// info's commit (BUMP_FORCE and BUMP_DRY_RUN apply).
+func (p *Pipeline) deployOptions(image string, info buildinfo.Info) bump.Options {
+	opts := p.gitopsOptions()
+	opts.Image, opts.SourceCommit = image, info.Commit
+	opts.Force, opts.DryRun = p.s.BumpForce, p.s.BumpDryRun
+	return opts
+}
+
+// change makes the bump opts describe, on the environment's manifest.
+func (p *Pipeline) change(ctx context.Context, opts bump.Options) (bump.Result, error) {
 	if err := p.InitGitops(ctx); err != nil {
 		return bump.Result{}, err
 	}
+	return bump.Image(ctx, opts)
+}
+
+// History returns the last limit revisions of the environment's manifest,
+// newest first.
+func (p *Pipeline) History(ctx context.Context, limit int) ([]bump.Revision, error) {
+	if err := p.InitGitops(ctx); err != nil {
+		return nil, err
+	}
+	return bump.History(ctx, p.gitopsOptions(), limit)
+}
+
+// gitopsOptions say where the environment's manifest is and how to write
+// it; the caller adds what to write.
+func (p *Pipeline) gitopsOptions() bump.Options {
 	s := p.s
-	res, err := bump.Image(ctx, bump.Options{
+	env := s.Environment
+	if env == config.DefaultEnvironment {
+		env = ""
+	}
+	return bump.Options{
 		Repo: s.GitopsTarget(), Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
-		Token: s.GitopsToken, APIURL: s.GitHubAPIURL,
-		Image: image, SourceCommit: info.Commit,
+		Token: s.GitopsToken, APIURL: s.GitHubAPIURL, App: s.GitopsApp,
 		Ancestry: bump.GitAncestry{Dir: s.Root},
-		Force:    s.BumpForce, DryRun: s.BumpDryRun,
-		App: s.GitopsApp, Mode: s.BumpMode, Merge: s.BumpMerge, MergeTimeout: s.BumpMergeTimeout,
+		Mode:     s.BumpMode, Merge: s.BumpMerge, MergeTimeout: s.BumpMergeTimeout,
 		Message: s.BumpMessage, Author: s.BumpAuthor, SourceURL: s.SourceURL, By: p.by(),
+		Environment: env,
 		// A gitops manifest in this very repository must not start the
 		// pipeline again with its own bump.
 		SkipCI: !s.LocalGitops() && s.GitopsRepo == s.SourceRepo,
 		Logger: p.log,
-	})
-	return res, err
+	}
 }
 
 // by says who makes a bump, for its pull request.
@@ -69,13 +104,51 @@ func (p *Pipeline) by() string {
 // cannot deploy a reference nothing can pull. In the local loop it starts
 // (or attaches to) the embedded registry to ask it.
 func (p *Pipeline) CheckImage(ctx context.Context, image string) error {
+	ref, opts, err := p.remote(ctx, image)
+	if err != nil {
+		return err
+	}
+	_, err = remote.Head(ref, opts...)
+	return imageError(ref, err)
+}
+
+// ImageRevision is the source commit image was built from, as its
+// org.opencontainers.image.revision annotation says; "" when it has none.
+func (p *Pipeline) ImageRevision(ctx context.Context, image string) (string, error) {
+	ref, opts, err := p.remote(ctx, image)
+	if err != nil {
+		return "", err
+	}
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return "", imageError(ref, err)
+	}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		return "", fmt.Errorf("read the manifest of %s: %w", image, err)
+	}
+	return strings.ToLower(m.Annotations[publish.AnnotationRevision]), nil
+}
+
+// remote parses image and returns the options that reach its registry
+// with the credentials that belong to it.
+func (p *Pipeline) remote(ctx context.Context, image string) (name.Reference, []remote.Option, error) {
 	ref, err := name.ParseReference(image)
 	if err != nil {
-		return fmt.Errorf("image %q: %w; want repo:tag@sha256:..., as mage publish prints it", image, err)
+		return nil, nil, fmt.Errorf("image %q: %w; want repo:tag@sha256:..., as mage publish prints it", image, err)
 	}
-	if p.s.LocalRegistry() && ref.Context().RegistryStr() == p.s.RegistryAddr {
-		if _, err := p.registry(ctx); err != nil {
-			return err
+	if p.s.LocalRegistry() {
+		// The local loop talks to its own registry only: the seed
+		// manifests name public images this machine need not reach.
+		if !loopback.Host(ref.Context().RegistryStr()) {
+			return nil, nil, &RemoteRegistryError{Image: image}
+		}
+		if ref.Context().RegistryStr() == p.s.RegistryAddr {
+			if _, err := p.registry(ctx); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	// REGISTRY_USERNAME and REGISTRY_PASSWORD belong to the registry images
@@ -86,15 +159,27 @@ func (p *Pipeline) CheckImage(ctx context.Context, image string) error {
 		configured = repo.RegistryStr()
 	}
 	kc := publish.Keychain(configured, p.s.RegistryUsername, p.s.RegistryPassword, authn.DefaultKeychain)
-	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(publish.Transport(nil)))
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-			return fmt.Errorf("image %s is not in its registry: publish it first (go tool mage publish prints the ref to bump)", image)
-		}
-		return fmt.Errorf("check image %s in %s: %w", image, ref.Context().RegistryStr(), redactTransport(err))
+	return ref, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(publish.Transport(nil))}, nil
+}
+
+// RemoteRegistryError refuses, in the local loop, an image on a registry
+// other than one on this machine.
+type RemoteRegistryError struct{ Image string }
+
+func (e *RemoteRegistryError) Error() string {
+	return fmt.Sprintf("image %s is not on this machine: the local loop uses its own registry only; set KO_DOCKER_REPO to work with a remote one", e.Image)
+}
+
+// imageError explains a registry's answer about ref.
+func imageError(ref name.Reference, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("image %s is not in its registry: publish it first (go tool mage publish prints the ref to bump)", ref)
+	}
+	return fmt.Errorf("check image %s in %s: %w", ref, ref.Context().RegistryStr(), redactTransport(err))
 }
 
 // redactTransport keeps only the status of a registry error: its full text

@@ -48,17 +48,27 @@ func pushAuth() http.Handler {
 	})
 }
 
-// cluster stands in for Argo CD and the cluster behind it: a refresh of the
-// application reads the gitops manifest from the GitHub server and rolls
-// its image out for real, with the local rollout.
+// cluster stands in for Argo CD and the cluster behind it: a refresh of an
+// application reads its gitops manifest (read) and rolls its image out for
+// real, with the application's local rollout. Its answers carry the sync
+// status that `mage status` shows.
 type cluster struct {
 	t      *testing.T
-	gh     *githubtest.Server
-	repo   string
-	path   string
-	ro     *rollout.Rollout
+	read   func(path string) ([]byte, bool)
+	apps   map[string]app
 	mu     sync.Mutex
 	synced []string // images rolled out, in order
+}
+
+// app is one Argo CD Application: the manifest it deploys, and where.
+type app struct {
+	path string
+	ro   *rollout.Rollout
+}
+
+// fromGitHub reads manifests from the main branch of a repository of gh.
+func fromGitHub(gh *githubtest.Server, repo string) func(string) ([]byte, bool) {
+	return func(path string) ([]byte, bool) { return gh.File(repo, "main", path) }
 }
 
 func (c *cluster) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -66,19 +76,21 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if req.URL.Path != "/api/v1/applications/platform-demo" {
+	name, ok := strings.CutPrefix(req.URL.Path, "/api/v1/applications/")
+	a, known := c.apps[name]
+	if !ok || !known {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
 	if req.URL.Query().Get("refresh") != "" {
-		content, ok := c.gh.File(c.repo, "main", c.path)
+		content, ok := c.read(a.path)
 		if !ok {
 			http.Error(w, "manifest missing", http.StatusInternalServerError)
 			return
 		}
 		spec, err := rollout.SpecFromManifest(content, "platform-demo")
 		if err == nil {
-			_, err = c.ro.Apply(req.Context(), spec)
+			_, err = a.ro.Apply(req.Context(), spec)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -90,8 +102,12 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"metadata": map[string]string{"name": "platform-demo"},
-		"status":   map[string]any{"sync": map[string]string{"status": "Synced"}},
+		"metadata": map[string]string{"name": name},
+		"status": map[string]any{
+			"sync":    map[string]string{"status": "Synced"},
+			"health":  map[string]string{"status": "Healthy"},
+			"summary": map[string]any{"images": []string{a.ro.Image()}},
+		},
 	})
 }
 
@@ -125,7 +141,7 @@ func TestGitHubMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close(ctx)
-	argo := &cluster{t: t, gh: gh, repo: gitopsRepo, path: gitopsPath, ro: ro}
+	argo := &cluster{t: t, read: fromGitHub(gh, gitopsRepo), apps: map[string]app{"platform-demo": {gitopsPath, ro}}}
 	argoSrv := httptest.NewServer(argo)
 	defer argoSrv.Close()
 

@@ -13,6 +13,8 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,12 +32,24 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// Pipeline runs stages with one set of settings.
+// Pipeline runs stages with one set of settings, those of one
+// environment. In returns the pipeline of another environment, which shares
+// the local registry.
 type Pipeline struct {
-	s   config.Settings
-	log *slog.Logger
+	s    config.Settings
+	log  *slog.Logger
+	base *slog.Logger // log without the environment
 
-	reg *registry.Registry
+	// root is the pipeline In was called on; nil for that one, which owns
+	// the registry and the other environments' pipelines.
+	root *Pipeline
+	mu   sync.Mutex // guards reg and envs of the root
+	reg  *registry.Registry
+	envs map[string]*Pipeline
+	// seeded is set once the local gitops repository holds the
+	// environment's manifest.
+	seeded atomic.Bool
+
 	ro  *rollout.Rollout
 	pod *podman.Pod // LOCAL_RUNTIME=podman
 	// roURL is the address of a rollout another process serves (`mage
@@ -48,13 +62,62 @@ func New(s config.Settings, logger *slog.Logger) *Pipeline {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{s: s, log: logger}
+	return &Pipeline{s: s, log: envLogger(logger, s.Environment), base: logger}
 }
 
+// envLogger names the environment in each record, when the repository
+// declares environments.
+func envLogger(l *slog.Logger, env string) *slog.Logger {
+	if env == "" || env == config.DefaultEnvironment {
+		return l
+	}
+	return l.With("env", env)
+}
+
+// In returns the pipeline of the named environment. It shares p's local
+// registry, and p.Close stops what it starts.
+func (p *Pipeline) In(env string) (*Pipeline, error) {
+	root := p
+	if p.root != nil {
+		root = p.root
+	}
+	if env == p.s.Environment {
+		return p, nil
+	}
+	root.mu.Lock()
+	defer root.mu.Unlock()
+	if e, ok := root.envs[env]; ok {
+		return e, nil
+	}
+	if env == root.s.Environment {
+		return root, nil
+	}
+	s, err := root.s.In(env)
+	if err != nil {
+		return nil, err
+	}
+	e := &Pipeline{s: s, log: envLogger(root.base, env), base: root.base, root: root}
+	if root.envs == nil {
+		root.envs = map[string]*Pipeline{}
+	}
+	root.envs[env] = e
+	return e, nil
+}
+
+// Settings are the settings of the pipeline's environment.
+func (p *Pipeline) Settings() config.Settings { return p.s }
+
 // Close stops whatever local parts the pipeline started: the live version
-// of the local rollout and the embedded registry.
+// of the local rollout of each environment and the embedded registry.
 func (p *Pipeline) Close(ctx context.Context) error {
 	var errs []error
+	p.mu.Lock()
+	envs := p.envs
+	p.envs = nil
+	p.mu.Unlock()
+	for _, e := range envs {
+		errs = append(errs, e.Close(ctx))
+	}
 	if p.pod != nil {
 		errs = append(errs, p.pod.Down(ctx))
 		p.pod = nil
@@ -63,10 +126,12 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		errs = append(errs, p.ro.Close(ctx))
 		p.ro = nil
 	}
+	p.mu.Lock()
 	if p.reg != nil {
 		errs = append(errs, p.reg.Close())
 		p.reg = nil
 	}
+	p.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -154,44 +219,89 @@ func (p *Pipeline) VerifyURL() string {
 // Verify waits until commit is live at VerifyURL. In the local loop, with
 // no rollout of its own, it needs a `mage local` serving the rollout.
 func (p *Pipeline) Verify(ctx context.Context, commit string) (verify.Result, error) {
+	return p.verify(ctx, commit, p.s.VerifyTimeout)
+}
+
+// verify is Verify with its own bound on the wait.
+func (p *Pipeline) verify(ctx context.Context, commit string, timeout time.Duration) (verify.Result, error) {
 	if p.s.VerifyURL == "" && p.s.LocalGitops() && p.ro == nil && p.pod == nil && p.roURL == "" && !rollout.Serving(ctx, p.s.LocalAddr) {
-		return verify.Result{}, fmt.Errorf("nothing serves the local rollout on %s: start `go tool mage local` in another terminal, or set VERIFY_URL", p.s.LocalAddr)
+		return verify.Result{}, fmt.Errorf("nothing serves the local rollout of %s on %s: start `go tool mage local` in another terminal, or set %s", p.s.Environment, p.s.LocalAddr, p.s.VarFor("VERIFY_URL"))
 	}
 	return verify.Live(ctx, verify.Options{
 		URL: p.VerifyURL(), Commit: commit,
-		Consecutive: p.s.VerifyConsecutive, Interval: p.s.VerifyInterval, Timeout: p.s.VerifyTimeout,
+		Consecutive: p.s.VerifyConsecutive, Interval: p.s.VerifyInterval, Timeout: timeout,
 		Progress: verify.LogProgress(p.log),
 	})
 }
 
-// Serve keeps the local rollout at the gitops head until ctx ends: it
-// checks the head every interval, the way Argo CD polls git, and rolls out
-// each new commit. A failed rollout is reported and the previous version
-// keeps serving. ready receives the live URL once serving.
-func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func(url string)) error {
+// Serve keeps the local rollout of every environment at the gitops head
+// until ctx ends: it checks the head every interval, the way Argo CD polls
+// git, and rolls out each new commit. A failed rollout is reported and the
+// previous version keeps serving. ready receives each environment's live
+// URL once it serves.
+func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func(env, url string)) error {
+	err := p.serve(ctx, interval, ready)
+	if ctx.Err() != nil {
+		// Stopped while starting: what was started is stopped by Close.
+		return nil
+	}
+	return err
+}
+
+func (p *Pipeline) serve(ctx context.Context, interval time.Duration, ready func(env, url string)) error {
 	if !p.s.LocalGitops() {
 		return errors.New("the local rollout serves the local gitops repository: unset GITOPS_REPO (a cluster runs Argo CD instead)")
 	}
 	if p.s.LocalRegistry() {
-		// The rollout pulls from the embedded registry: serve it too.
+		// The rollouts pull from the embedded registry: serve it too.
 		if _, err := p.registry(ctx); err != nil {
 			return err
 		}
 	}
-	apply := p.Rollout
-	if p.s.LocalRuntime == "podman" {
-		// The pod publishes LOCAL_ADDR itself; there is no proxy to start.
-		ready("http://" + p.s.LocalAddr)
-	} else {
-		ro, err := p.rollout(ctx)
+	// The environments read one repository: create it before they do.
+	if err := p.InitGitops(ctx); err != nil {
+		return err
+	}
+	var envs []*Pipeline
+	for _, e := range p.s.Environments {
+		ep, err := p.In(e.Name)
 		if err != nil {
 			return err
 		}
-		if ro == nil {
-			return fmt.Errorf("another process already serves the local rollout on %s: stop it, or set LOCAL_ADDR to a free address", p.s.LocalAddr)
+		url, err := ep.listen(ctx)
+		if err != nil {
+			return err
 		}
-		ready(ro.URL())
+		ready(e.Name, url)
+		envs = append(envs, ep)
 	}
+	var wg sync.WaitGroup
+	for _, ep := range envs {
+		wg.Go(func() { ep.follow(ctx, interval) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// listen takes the environment's local address for its rollout and
+// returns its URL.
+func (p *Pipeline) listen(ctx context.Context) (string, error) {
+	if p.s.LocalRuntime == "podman" {
+		// The pod publishes LOCAL_ADDR itself; there is no proxy to start.
+		return "http://" + p.s.LocalAddr, nil
+	}
+	ro, err := p.rollout(ctx)
+	if err != nil {
+		return "", err
+	}
+	if ro == nil {
+		return "", fmt.Errorf("another process already serves the local rollout of %s on %s: stop it, or set %s to a free address", p.s.Environment, p.s.LocalAddr, p.s.LocalAddrVar())
+	}
+	return ro.URL(), nil
+}
+
+// follow rolls out each new gitops head of the environment until ctx ends.
+func (p *Pipeline) follow(ctx context.Context, interval time.Duration) {
 	var seen string
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -199,10 +309,11 @@ func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func
 		_, head, err := p.gitopsHead(ctx)
 		var remote *rollout.RemoteImageError
 		switch {
-		case err != nil:
+		case err != nil && ctx.Err() == nil:
 			p.log.Error("read gitops head", "err", err)
+		case err != nil:
 		case head != seen:
-			res, err := apply(ctx)
+			res, err := p.Rollout(ctx)
 			if errors.As(err, &remote) {
 				p.log.Info("nothing to roll out yet: waiting for the first bump", "gitops", head[:7], "image", remote.Image)
 			} else if err != nil {
@@ -214,7 +325,7 @@ func (p *Pipeline) Serve(ctx context.Context, interval time.Duration, ready func
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
 		}
 	}
@@ -252,7 +363,7 @@ func (p *Pipeline) playPodman(ctx context.Context) (rollout.Result, error) {
 	port, _ := strconv.Atoi(portStr) // 0 lets podman.Play pick a free port
 	pod, err := podman.Play(ctx, podman.Options{
 		Manifest: manifest, Image: spec.Image, Container: p.s.GitopsContainer, HostPort: port,
-		Dir: filepath.Join(p.s.StateDir, "podman"), Logger: p.log,
+		Name: p.podName(), Dir: p.s.LocalDir("podman"), Logger: p.log,
 	})
 	if err != nil {
 		return rollout.Result{}, err
@@ -265,19 +376,43 @@ func (p *Pipeline) playPodman(ctx context.Context) (rollout.Result, error) {
 	return rollout.Result{Image: spec.Image, Changed: true, Ready: pod.Ready, Previous: previous}, nil
 }
 
-// InitGitops creates the local gitops repository from gitops/ if missing.
+// podName names the pod of an environment after the first, so that the
+// environments' pods do not replace each other; the first keeps the
+// Deployment's own name.
+func (p *Pipeline) podName() string {
+	if p.s.FirstEnvironment() {
+		return ""
+	}
+	return config.LocalImageName + "-" + p.s.Environment
+}
+
+// InitGitops creates the local gitops repository from gitops/ if missing,
+// and adds the environment's manifest folder to a repository seeded before
+// the environment was declared.
 func (p *Pipeline) InitGitops(ctx context.Context) error {
-	if !p.s.LocalGitops() {
+	if !p.s.LocalGitops() || p.seeded.Load() {
 		return nil
 	}
-	created, err := gitops.Init(ctx, gitops.Options{
+	opts := gitops.Options{
 		Dir: p.s.LocalGitopsDir(), Seed: filepath.Join(p.s.Root, "gitops"), Branch: p.s.GitopsBranch,
 		Author: bump.DefaultAuthor,
-	})
+	}
+	created, err := gitops.Init(ctx, opts)
+	if err != nil {
+		return err
+	}
 	if created {
 		p.log.Info("created the local gitops repository", "dir", p.s.LocalGitopsDir())
 	}
-	return err
+	added, err := gitops.Ensure(ctx, opts, p.s.GitopsPath)
+	if err != nil {
+		return err
+	}
+	if added {
+		p.log.Info("added the environment's manifests to the local gitops repository", "path", p.s.GitopsPath)
+	}
+	p.seeded.Store(true)
+	return nil
 }
 
 func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error) {
@@ -296,6 +431,11 @@ func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error)
 }
 
 func (p *Pipeline) registry(ctx context.Context) (*registry.Registry, error) {
+	if p.root != nil {
+		return p.root.registry(ctx)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.reg != nil {
 		return p.reg, nil
 	}
@@ -321,7 +461,7 @@ func (p *Pipeline) rollout(ctx context.Context) (*rollout.Rollout, error) {
 		return nil, nil
 	}
 	ro, err := rollout.Start(ctx, rollout.Options{
-		Addr: p.s.LocalAddr, Dir: filepath.Join(p.s.StateDir, "rollout"), Logger: p.log,
+		Addr: p.s.LocalAddr, Dir: p.s.LocalDir("rollout"), Logger: p.log,
 	})
 	if err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	p := New(s, opts.Logger)
 	defer p.Close(context.WithoutCancel(ctx))
 	deploy, why := s.Deploys()
-	r := &run{sum: Summary{Mode: s.Mode(), Commit: opts.Build.Commit, Version: opts.Build.Version, Deploy: deploy, Why: why}, start: time.Now(), log: p.log}
+	r := &run{sum: Summary{Environment: s.Environment, Mode: s.Mode(), Commit: opts.Build.Commit, Version: opts.Build.Version, Deploy: deploy, Why: why}, start: time.Now(), log: p.log}
 
 	if !deploy {
 		if err := r.gate(ctx, opts.Gate); err != nil {
@@ -82,33 +82,25 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	r.sum.Image = image
 
-	var bumped bump.Result
-	if err := r.stage("bump", func() (string, error) {
-		var err error
-		bumped, err = p.Bump(ctx, image, opts.Build)
-		return bumped.String(), err
-	}); err != nil {
-		return r.done(err)
-	}
-	r.sum.GitopsCommit, r.sum.GitopsURL = bumped.Commit, bumped.URL
-	if reason := stopReason(bumped); reason != "" {
-		// Nothing this run could make live: a newer commit is deployed, or
-		// this was a dry run. Later stages would wait for nothing.
-		r.skip("deploy", reason)
-		r.skip("verify", reason)
-		return r.done(nil)
-	}
+	// A newer commit deployed already is success: this run stands down.
+	return p.afterBump(ctx, r, p.deployOptions(image, opts.Build), func(bump.Result) error { return nil })
+}
 
+// deploy makes the bumped manifest live and proves it: the local rollout
+// or an Argo CD refresh, then verify that commit answers. It is what ci,
+// promote and rollback do after their bump.
+func (p *Pipeline) deploy(ctx context.Context, r *run, commit string) error {
+	s := p.s
 	switch {
 	case s.LocalGitops():
 		if err := r.stage("rollout", func() (string, error) { return p.rolloutDetail(ctx) }); err != nil {
-			return r.done(err)
+			return err
 		}
 	case s.ArgoConfigured():
 		if err := r.stage("refresh", func() (string, error) {
 			return "Argo CD application " + s.ArgoApp + " refreshed", p.Refresh(ctx)
 		}); err != nil {
-			return r.done(err)
+			return err
 		}
 	default:
 		r.skip("refresh", "ARGOCD_SERVER not set: Argo CD finds the bump on its next poll of git (about 3 min)")
@@ -116,12 +108,12 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 
 	if p.VerifyURL() == "" {
 		// A hosted runner usually cannot reach a home cluster's ingress.
-		r.skip("verify", "VERIFY_URL not set: nothing to poll from here")
-		return r.done(nil)
+		r.skip("verify", s.VarFor("VERIFY_URL")+" not set: nothing to poll from here")
+		return nil
 	}
-	err := r.stage("verify", func() (string, error) {
+	return r.stage("verify", func() (string, error) {
 		started := time.Now()
-		res, err := p.Verify(ctx, opts.Build.Commit)
+		res, err := p.Verify(ctx, commit)
 		if err != nil {
 			return "", err
 		}
@@ -131,9 +123,8 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		r.sum.LiveCommit = res.LastLive
 		r.sum.Live = started.Add(res.Elapsed).Sub(r.start)
 		r.mu.Unlock()
-		return fmt.Sprintf("%s live at %s after %d polls", opts.Build.Version, p.VerifyURL(), res.Polls), nil
+		return fmt.Sprintf("%s live at %s after %d polls", short(commit), p.VerifyURL(), res.Polls), nil
 	})
-	return r.done(err)
 }
 
 // rolloutDetail rolls the gitops head out on this machine and says how.
@@ -206,7 +197,7 @@ func (r *run) done(err error) (Summary, error) {
 }
 
 // stageOrder is the order of the stages in a summary.
-var stageOrder = map[string]int{"test": 1, "build": 2, "push": 3, "bump": 4, "deploy": 5, "rollout": 5, "refresh": 5, "verify": 6}
+var stageOrder = map[string]int{"check": 1, "pick": 1, "test": 1, "build": 2, "push": 3, "bump": 4, "deploy": 5, "rollout": 5, "refresh": 5, "verify": 6}
 
 // StageError names the stage a run failed at. Its message is the stage's
 // own error, which names what failed already (the summary names the stage).

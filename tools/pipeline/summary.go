@@ -37,9 +37,14 @@ type Stage struct {
 // Summary is the record of one run: what each stage did and how long it
 // took, for people (Text, Markdown) and machines (JSON).
 type Summary struct {
-	Mode    string `json:"mode"`
-	Commit  string `json:"commit"`
-	Version string `json:"version"`
+	// Action is what the run did, when not `mage ci`'s deploy or gate:
+	// "promote", "rollback".
+	Action string `json:"action,omitempty"`
+	// Environment is the environment the run deployed to.
+	Environment string `json:"environment,omitempty"`
+	Mode        string `json:"mode"`
+	Commit      string `json:"commit"`
+	Version     string `json:"version"`
 	// Deploy reports whether the run took the commit live or ran the gate
 	// only, and Why says which event decided it.
 	Deploy bool    `json:"deploy"`
@@ -53,6 +58,10 @@ type Summary struct {
 	GitopsURL    string `json:"gitopsURL,omitempty"`
 	// LiveCommit is the commit /version reported when verify ended.
 	LiveCommit string `json:"liveCommit,omitempty"`
+	// Replaced and ReplacedCommit are the image and source commit the
+	// environment's manifest deployed before the run (promote, rollback).
+	Replaced       string `json:"replaced,omitempty"`
+	ReplacedCommit string `json:"replacedCommit,omitempty"`
 	// Total is the run's wall time; Live the time from the run's start until
 	// verify first saw Commit live (zero when it did not).
 	Total time.Duration `json:"-"`
@@ -118,6 +127,9 @@ func (s Summary) Markdown() string {
 }
 
 func (s Summary) scope() string {
+	if s.Action != "" {
+		return s.Action + " " + s.Environment
+	}
 	if s.Deploy {
 		return "deploy"
 	}
@@ -141,6 +153,9 @@ func offset(d time.Duration) string {
 }
 
 func (s Summary) liveLine() string {
+	if s.Live > 0 && s.Action != "" {
+		return fmt.Sprintf("to live: %s", round(s.Live))
+	}
 	if s.Live > 0 {
 		return fmt.Sprintf("push to live: %s", round(s.Live))
 	}

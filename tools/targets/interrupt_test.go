@@ -49,7 +49,7 @@ func TestInterrupt(t *testing.T) {
 	}{
 		{"run", map[string]string{"PORT": port(), "KO_CONFIG_PATH": ko},
 			func(env map[string]string) string { return "http://127.0.0.1:" + env["PORT"] + "/readyz" }},
-		{"local", map[string]string{"LOCAL_ADDR": "127.0.0.1:" + port(), "LOCAL_REGISTRY_ADDR": "127.0.0.1:" + port()},
+		{"local", map[string]string{"LOCAL_ADDR": "127.0.0.1:" + port(), "LOCAL_ADDR_PRODUCTION": "127.0.0.1:" + port(), "LOCAL_REGISTRY_ADDR": "127.0.0.1:" + port()},
 			// The rollout answers 503 until the first bump; its registry 200.
 			func(env map[string]string) string { return "http://" + env["LOCAL_REGISTRY_ADDR"] + "/v2/" }},
 	}

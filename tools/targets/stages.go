@@ -67,8 +67,9 @@ func Verify(ctx context.Context, e Env) error {
 	return nil
 }
 
-// Local serves the gitops head on the local rollout and rolls out each new
-// bump, until Ctrl-C, which stops what it started and ends with success.
+// Local serves the gitops head of every environment on its local rollout
+// and rolls out each new bump, until Ctrl-C, which stops what it started
+// and ends with success.
 func Local(ctx context.Context, e Env) error {
 	s, err := e.settings()
 	if err != nil {
@@ -78,7 +79,7 @@ func Local(ctx context.Context, e Env) error {
 	defer stop()
 	p := pipeline.New(s, e.log())
 	defer p.Close(context.WithoutCancel(ctx))
-	return p.Serve(ctx, time.Second, func(url string) {
-		fmt.Fprintf(e.Stdout, "serving the gitops head at %s (Ctrl-C stops)\n", url)
+	return p.Serve(ctx, time.Second, func(env, url string) {
+		fmt.Fprintf(e.Stdout, "serving the gitops head of %s at %s (Ctrl-C stops)\n", env, url)
 	})
 }

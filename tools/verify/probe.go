@@ -20,6 +20,9 @@ type Version struct {
 	Version string `json:"version"`
 	// Commit is the full sha the build was stamped with.
 	Commit string `json:"commit"`
+	// Started is when the answering process started, zero when the
+	// service does not say.
+	Started time.Time `json:"started,omitzero"`
 }
 
 // maxBody bounds how much of an answer is read: /version is a few dozen bytes,

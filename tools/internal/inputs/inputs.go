@@ -62,8 +62,9 @@ var (
 	// runs (mage, actionlint).
 	Tooling = Set{Name: "tooling", Paths: []string{"go.mod", "go.sum"}}
 	// Targets is what `go tool mage` compiles and runs: the magefile, the
-	// root module that pins mage and the tools, and the tools module.
-	Targets = Set{Name: "targets", Paths: []string{"magefile.go", "go.mod", "go.sum", "go.work", "go.work.sum", "tools"}}
+	// root module that pins mage and the tools, the tools module, and the
+	// environments every target reads.
+	Targets = Set{Name: "targets", Paths: []string{"magefile.go", "go.mod", "go.sum", "go.work", "go.work.sum", "tools", "gitops/environments.yaml"}}
 )
 
 // All lists every set, in a fixed order.

@@ -88,3 +88,46 @@ func Read(ctx context.Context, dir, branch, path string) ([]byte, string, error)
 	}
 	return content, head, nil
 }
+
+// Ensure makes sure the repository has the file at path on opts.Branch. A
+// repository seeded before its environment was declared lacks that
+// environment's folder: Ensure commits the folder from opts.Seed then, and
+// reports that it did. A path the seed lacks too is left for the reader to
+// report.
+func Ensure(ctx context.Context, opts Options, path string) (bool, error) {
+	bare := git.Cmd{Dir: opts.Dir, Isolated: true}
+	if _, err := bare.Run(ctx, "cat-file", "-e", "refs/heads/"+opts.Branch+":"+path); err == nil {
+		return false, nil
+	}
+	folder := filepath.Dir(filepath.FromSlash(path))
+	if _, err := os.Stat(filepath.Join(opts.Seed, filepath.FromSlash(path))); err != nil || folder == "." {
+		return false, nil
+	}
+	tmp, err := os.MkdirTemp("", "gitops-ensure-")
+	if err != nil {
+		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
+	}
+	defer os.RemoveAll(tmp)
+	author := opts.Author
+	if author.Name == "" {
+		author = git.Identity{Name: "local gitops", Email: "local-gitops@localhost"}
+	}
+	work := filepath.Join(tmp, "work")
+	if _, err := (git.Cmd{Dir: tmp, Isolated: true}).Run(ctx, "clone", "-q", "-b", opts.Branch, opts.Dir, work); err != nil {
+		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
+	}
+	if err := os.CopyFS(filepath.Join(work, folder), os.DirFS(filepath.Join(opts.Seed, folder))); err != nil {
+		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
+	}
+	cmd := git.Cmd{Dir: work, Isolated: true, Author: author}
+	for _, args := range [][]string{
+		{"add", "-A", "--", folder},
+		{"commit", "-q", "-m", "Add " + filepath.ToSlash(folder) + " from gitops/"},
+		{"push", "-q", "origin", "HEAD:refs/heads/" + opts.Branch},
+	} {
+		if _, err := cmd.Run(ctx, args...); err != nil {
+			return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
+		}
+	}
+	return true, nil
+}

@@ -95,8 +95,8 @@ func TestEnvironments(t *testing.T) {
 			edit(t, dir, "environments.yaml", "argocdApp: platform-demo-production", "argocdApp: platform-demo")
 		}, []string{"Application platform-demo does not deploy manifests/platform-demo-production"}},
 		{"an unknown field", func(dir string) {
-			edit(t, dir, "environments.yaml", "    localAddr: 127.0.0.1:8081", "    localAddress: 127.0.0.1:8081")
-		}, []string{"environments.yaml:", "field localAddress not found"}},
+			edit(t, dir, "environments.yaml", "    argocdApp: platform-demo-production", "    argocdApplication: platform-demo-production")
+		}, []string{"environments.yaml:", "field argocdApplication not found"}},
 		{"a name twice", func(dir string) {
 			edit(t, dir, "environments.yaml", "name: production", "name: staging")
 		}, []string{"environments.yaml:", "declared twice"}},

@@ -16,16 +16,21 @@ func root(t *testing.T) string {
 	return inputs.Need(t, inputs.Workflows, inputs.Tooling)
 }
 
-// TestLintRepositoryWorkflow guards the workflow that GitHub runs on every
-// push: a mistake there surfaces only after the push otherwise.
+// TestLintRepositoryWorkflow guards the workflows GitHub runs (ci on every
+// push, operate by hand): a mistake there surfaces only once they run
+// otherwise.
 func TestLintRepositoryWorkflow(t *testing.T) {
-	const file = ".github/workflows/ci.yml"
-	problems, err := Lint(context.Background(), Options{RepoRoot: root(t), Files: []string{file}})
+	dir := root(t)
+	files, err := filepath.Glob(filepath.Join(dir, ".github/workflows/*.yml"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("workflows = %v, %v; want ci.yml and operate.yml at least", files, err)
+	}
+	problems, err := Lint(context.Background(), Options{RepoRoot: dir, Files: files})
 	if err != nil {
-		t.Fatalf("Lint(%s) error: %v", file, err)
+		t.Fatalf("Lint(%v) error: %v", files, err)
 	}
 	for _, p := range problems {
-		t.Errorf("Lint(%s): %s", file, p)
+		t.Errorf("Lint: %s", p)
 	}
 }
 

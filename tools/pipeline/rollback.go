@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+)
+
+// RollbackDepth is how many revisions of a manifest a rollback looks back
+// through for the image to return to.
+const RollbackDepth = 50
+
+// RollbackOptions configures Rollback.
+type RollbackOptions struct {
+	// Settings is the resolved configuration.
+	Settings config.Settings
+	// Environment is the environment to roll back; empty means the first.
+	Environment string
+	// To is what to go back to: a source commit (full or at least 7
+	// characters) found in the manifest's history, or an image reference.
+	// Empty means the image the manifest deployed before the current one.
+	To string
+	// Reason says why, for the gitops commit (ROLLBACK_REASON).
+	Reason string
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// Rollback points an environment's manifest back at an earlier image,
+// with the bump's ordering guard deliberately overridden, then rolls it
+// out (or refreshes Argo CD) and verifies it. Its gitops commit says it is
+// a rollback, from what, to what and why. The summary names what it
+// replaced and what is live now.
+func Rollback(ctx context.Context, opts RollbackOptions) (Summary, error) {
+	s := opts.Settings
+	if opts.Environment == "" {
+		opts.Environment = s.Environments[0].Name
+	}
+	p := New(s, opts.Logger)
+	defer p.Close(context.WithoutCancel(ctx))
+	r := &run{sum: Summary{Action: "rollback", Environment: opts.Environment, Mode: s.Mode(), Deploy: true}, start: time.Now(), log: p.log}
+	reason := strings.TrimSpace(opts.Reason)
+	if reason == "" {
+		reason = "none given (ROLLBACK_REASON)"
+	}
+	r.sum.Why = "reason: " + reason
+
+	env, err := p.In(opts.Environment)
+	if err != nil {
+		return r.done(err)
+	}
+	r.log = env.log
+	var to, cur bump.Revision
+	if err := r.stage("pick", func() (string, error) {
+		var err error
+		to, cur, err = env.pick(ctx, opts.To)
+		if err != nil {
+			return "", err
+		}
+		if err := env.CheckImage(ctx, to.Image); err != nil {
+			return "", err
+		}
+		detail := fmt.Sprintf("back to %s (%s), from %s", short(to.SourceCommit), to.Image, short(cur.SourceCommit))
+		if to.Commit != "" {
+			detail += fmt.Sprintf("; deployed before by gitops %s on %s", short(to.Commit), to.Time.Format(time.DateOnly))
+		}
+		return detail, nil
+	}); err != nil {
+		return r.done(err)
+	}
+	r.sum.Commit, r.sum.Version, r.sum.Image = to.SourceCommit, short(to.SourceCommit), to.Image
+
+	bopts := env.gitopsOptions()
+	bopts.Image, bopts.SourceCommit = to.Image, to.SourceCommit
+	bopts.Action, bopts.Reason = "roll back to", reason
+	bopts.Force, bopts.DryRun = true, s.BumpDryRun
+	return env.afterBump(ctx, r, bopts, func(bump.Result) error { return nil })
+}
+
+var hexPrefix = regexp.MustCompile(`^[0-9a-fA-F]{7,40}$`)
+
+// pick finds what a rollback goes to in the manifest's history, and what
+// the manifest deploys now.
+func (p *Pipeline) pick(ctx context.Context, to string) (target, current bump.Revision, err error) {
+	path := p.s.GitopsPath
+	revs, err := p.History(ctx, RollbackDepth)
+	if err != nil {
+		return target, current, err
+	}
+	if len(revs) == 0 {
+		return target, current, fmt.Errorf("%s has no history on %s: nothing to roll back", path, p.s.GitopsBranch)
+	}
+	current = revs[0]
+	to = strings.TrimSpace(to)
+	switch {
+	case to == "":
+		for _, r := range revs[1:] {
+			if r.Image != "" && r.Image != current.Image && r.SourceCommit != "" {
+				return r, current, nil
+			}
+		}
+		return target, current, fmt.Errorf("the last %d revisions of %s deploy no other image than %s: nothing to roll back to; name one with -to=<commit|image>", len(revs), path, current.Image)
+	case hexPrefix.MatchString(to):
+		to = strings.ToLower(to)
+		var found []bump.Revision
+		for _, r := range revs {
+			if strings.HasPrefix(r.SourceCommit, to) && (len(found) == 0 || found[0].SourceCommit != r.SourceCommit) {
+				found = append(found, r)
+			}
+		}
+		switch len(found) {
+		case 1:
+			return found[0], current, nil
+		case 0:
+			return target, current, fmt.Errorf("commit %s is not among the commits %s deployed in its last %d revisions: name its image instead (-to=repo@sha256:...)", to, path, len(revs))
+		}
+		return target, current, fmt.Errorf("commit %s is ambiguous in the history of %s (%s, %s): give more of the sha", to, path, found[0].SourceCommit, found[1].SourceCommit)
+	}
+	ref, err := name.ParseReference(to)
+	if err != nil {
+		return target, current, fmt.Errorf("-to=%q is neither a commit sha nor an image reference: give a commit (7 to 40 hex characters) or repo:tag@sha256:...", to)
+	}
+	for _, r := range revs {
+		if r.Image == to || sameDigest(r.Image, ref) {
+			return r, current, nil
+		}
+	}
+	// An image the manifest never deployed: its annotation says which
+	// commit it was built from, which verify waits for.
+	commit, err := p.ImageRevision(ctx, to)
+	if err != nil {
+		return target, current, err
+	}
+	if commit == "" {
+		return target, current, fmt.Errorf("image %s is not in the history of %s and has no org.opencontainers.image.revision annotation: cannot tell which commit it runs; roll back to an image mage publish built", to, path)
+	}
+	return bump.Revision{Image: to, SourceCommit: commit}, current, nil
+}
+
+// sameDigest reports whether image and ref pin the same digest.
+func sameDigest(image string, ref name.Reference) bool {
+	d, ok := ref.(name.Digest)
+	if !ok {
+		return false
+	}
+	_, digest, found := strings.Cut(image, "@")
+	return found && digest == d.DigestStr()
+}

@@ -1,0 +1,275 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/argocd"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
+)
+
+// ProbeTimeout bounds each probe of `mage status`: a service, registry or
+// Argo CD that does not answer in time is reported, not waited for.
+const ProbeTimeout = 5 * time.Second
+
+// Verdicts of an environment's status.
+const (
+	// InSync: the live service runs the commit the manifest deploys.
+	InSync = "in sync"
+	// Deploying: it runs another commit, and the manifest changed recently
+	// (less than VERIFY_TIMEOUT ago) or Argo CD is still at work.
+	Deploying = "deploying"
+	// Drifted: git and the live service disagree, and nothing is at work
+	// to make them agree.
+	Drifted = "drifted"
+	// Unreachable: the service (or the gitops repository) did not answer.
+	Unreachable = "unreachable"
+	// Unknown: there is no address to ask the service at.
+	Unknown = "unknown"
+)
+
+// EnvStatus is what `mage status` knows of one environment.
+type EnvStatus struct {
+	Environment string `json:"environment"`
+	// Path and Branch locate the manifest in the gitops repository.
+	Path   string `json:"path"`
+	Branch string `json:"branch"`
+	// Image and SourceCommit are what the manifest deploys; GitopsCommit is
+	// the gitops commit that last changed it, at GitopsTime.
+	Image        string    `json:"image,omitempty"`
+	SourceCommit string    `json:"sourceCommit,omitempty"`
+	GitopsCommit string    `json:"gitopsCommit,omitempty"`
+	GitopsURL    string    `json:"gitopsURL,omitempty"`
+	GitopsTime   time.Time `json:"gitopsTime,omitzero"`
+	GitopsError  string    `json:"gitopsError,omitempty"`
+	// ImageFound says whether the registry holds Image; ImageError why it
+	// could not tell.
+	ImageFound bool   `json:"imageFound"`
+	ImageError string `json:"imageError,omitempty"`
+	// ImageNote says why the registry was not asked.
+	ImageNote string `json:"imageNote,omitempty"`
+	// URL is where /version was asked; Live the commit it reported, running
+	// since LiveSince when the service says.
+	URL       string    `json:"url,omitempty"`
+	Live      string    `json:"liveCommit,omitempty"`
+	LiveSince time.Time `json:"liveSince,omitzero"`
+	LiveError string    `json:"liveError,omitempty"`
+	// Argo is Argo CD's view of the environment's application, when
+	// configured.
+	Argo      *argocd.AppStatus `json:"argocd,omitempty"`
+	ArgoError string            `json:"argocdError,omitempty"`
+	// Verdict is one of InSync, Deploying, Drifted, Unreachable, Unknown;
+	// Why explains it.
+	Verdict string `json:"verdict"`
+	Why     string `json:"why"`
+}
+
+// Status is the state of every environment.
+type Status struct {
+	Mode         string      `json:"mode"`
+	Environments []EnvStatus `json:"environments"`
+}
+
+// Healthy reports whether no environment is drifted or unreachable.
+func (st Status) Healthy() bool {
+	for _, e := range st.Environments {
+		if e.Verdict == Drifted || e.Verdict == Unreachable {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadStatus asks, for every environment at once, the gitops repository
+// what its manifest deploys, the registry whether the image is there, the
+// service what it runs, and Argo CD what it thinks; each probe is bounded
+// by ProbeTimeout. It changes nothing that is deployed, and it reads the
+// local rollouts without starting them.
+func ReadStatus(ctx context.Context, s config.Settings, logger *slog.Logger) Status {
+	p := New(s, logger)
+	defer p.Close(context.WithoutCancel(ctx))
+	out := Status{Mode: s.Mode(), Environments: make([]EnvStatus, len(s.Environments))}
+	var wg sync.WaitGroup
+	for i, e := range s.Environments {
+		wg.Go(func() {
+			ep, err := p.In(e.Name)
+			if err != nil {
+				out.Environments[i] = EnvStatus{Environment: e.Name, Verdict: Unknown, Why: err.Error()}
+				return
+			}
+			out.Environments[i] = ep.status(ctx)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// status reads the environment's state, its probes side by side.
+func (p *Pipeline) status(ctx context.Context) EnvStatus {
+	s := p.s
+	st := EnvStatus{Environment: s.Environment, Path: s.GitopsPath, Branch: s.GitopsBranch, URL: p.VerifyURL()}
+	var wg sync.WaitGroup
+	probe := func(fn func(context.Context)) {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+			defer cancel()
+			fn(ctx)
+		})
+	}
+	probe(func(ctx context.Context) {
+		revs, err := p.History(ctx, 1)
+		switch {
+		case err != nil:
+			st.GitopsError = err.Error()
+			return
+		case len(revs) == 0:
+			st.GitopsError = "no commit has changed " + s.GitopsPath + " on " + s.GitopsBranch
+			return
+		}
+		cur := revs[0]
+		st.Image, st.SourceCommit, st.GitopsCommit, st.GitopsURL, st.GitopsTime = cur.Image, cur.SourceCommit, cur.Commit, cur.URL, cur.Time
+		if cur.Image == "" {
+			return
+		}
+		var remote *RemoteRegistryError
+		switch err := p.CheckImage(ctx, cur.Image); {
+		case errors.As(err, &remote):
+			// The template's public image, before the first local deploy.
+			st.ImageNote = "not checked: the local loop uses its own registry only"
+		case err != nil:
+			st.ImageError = err.Error()
+		default:
+			st.ImageFound = true
+		}
+	})
+	if st.URL != "" {
+		probe(func(ctx context.Context) {
+			v, err := verify.Probe(ctx, nil, st.URL)
+			if err != nil {
+				st.LiveError = err.Error()
+				if s.LocalGitops() && s.VerifyURL == "" {
+					st.LiveError += " (the local rollouts run while `go tool mage local` does)"
+				}
+				return
+			}
+			st.Live, st.LiveSince = strings.ToLower(v.Commit), v.Started
+		})
+	}
+	if s.ArgoConfigured() {
+		probe(func(ctx context.Context) {
+			app, err := argocd.Status(ctx, argocd.Options{Server: s.ArgoServer, Token: s.ArgoToken, App: s.ArgoApp})
+			if err != nil {
+				st.ArgoError = err.Error()
+				return
+			}
+			st.Argo = &app
+		})
+	}
+	wg.Wait()
+	st.Verdict, st.Why = verdict(st, s.VerifyTimeout, time.Now())
+	if st.URL == "" {
+		st.Why = "no address to ask: set " + s.VarFor("VERIFY_URL") + " (or verifyURL in " + config.EnvironmentsFile + ")"
+	}
+	return st
+}
+
+// verdict judges an environment from what its probes found; settle is how
+// long after a bump a different live commit still counts as deploying.
+func verdict(st EnvStatus, settle time.Duration, now time.Time) (string, string) {
+	switch {
+	case st.GitopsError != "":
+		return Unreachable, "gitops: " + st.GitopsError
+	case st.URL == "":
+		return Unknown, "no address to ask"
+	case st.LiveError != "":
+		return Unreachable, "service: " + st.LiveError
+	case st.SourceCommit == "":
+		return Unknown, "the manifest records no source commit to compare with"
+	case st.Live == st.SourceCommit && !st.ImageFound && st.ImageError != "":
+		return InSync, "the manifest's commit answers; but " + st.ImageError
+	case st.Live == st.SourceCommit:
+		return InSync, "the manifest's commit answers"
+	case !st.ImageFound && st.ImageError != "":
+		return Drifted, fmt.Sprintf("%s answers instead of %s, and %s", short(st.Live), short(st.SourceCommit), st.ImageError)
+	}
+	if a := st.Argo; a != nil && (a.Sync == "OutOfSync" || a.Health == "Progressing" || a.Operation == "Running") {
+		return Deploying, fmt.Sprintf("%s answers; Argo CD is at work on %s (%s, %s)", short(st.Live), short(st.SourceCommit), a.Sync, a.Health)
+	}
+	if age := now.Sub(st.GitopsTime); st.Argo == nil && age < settle {
+		return Deploying, fmt.Sprintf("%s answers; %s was committed %s ago, less than VERIFY_TIMEOUT (%s)", short(st.Live), short(st.SourceCommit), age.Round(time.Second), settle)
+	}
+	return Drifted, fmt.Sprintf("%s answers, but git has deployed %s since %s", short(st.Live), short(st.SourceCommit), st.GitopsTime.Format(time.RFC3339))
+}
+
+// Text renders the status as one small table per environment.
+func (st Status) Text(now time.Time) string {
+	var b strings.Builder
+	for i, e := range st.Environments {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s: %s\n", e.Environment, e.Verdict)
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		row := func(label, value string) { fmt.Fprintf(tw, "  %s\t%s\n", label, value) }
+		row("why", e.Why)
+		row("manifest", e.Branch+":"+e.Path)
+		if e.GitopsCommit != "" {
+			row("deploys", fmt.Sprintf("%s  %s", orDash(short(e.SourceCommit)), e.Image))
+			row("since", strings.TrimSpace(fmt.Sprintf("gitops %s, %s ago  %s", short(e.GitopsCommit), ago(now, e.GitopsTime), e.GitopsURL)))
+		}
+		switch {
+		case e.ImageFound:
+			row("registry", "has the image")
+		case e.ImageError != "":
+			row("registry", e.ImageError)
+		case e.ImageNote != "":
+			row("registry", e.ImageNote)
+		}
+		live := "-"
+		switch {
+		case e.LiveError != "":
+			live = "no answer"
+		case e.Live != "" && !e.LiveSince.IsZero():
+			live = fmt.Sprintf("%s, up since %s (%s ago)", short(e.Live), e.LiveSince.Local().Format(time.DateTime), ago(now, e.LiveSince))
+		case e.Live != "":
+			live = short(e.Live)
+		}
+		row("live", orDash(e.URL)+"  "+live)
+		switch {
+		case e.ArgoError != "":
+			row("argo cd", e.ArgoError)
+		case e.Argo != nil:
+			row("argo cd", fmt.Sprintf("%s, %s at %s", e.Argo.Sync, e.Argo.Health, short(e.Argo.Revision)))
+		}
+		tw.Flush()
+	}
+	return b.String()
+}
+
+// ago says how long ago t was, to the unit that matters.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/argocd"
+)
+
+func TestVerdict(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	a, b := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	base := EnvStatus{URL: "http://svc", SourceCommit: a, GitopsTime: now.Add(-time.Hour), ImageFound: true}
+	with := func(f func(*EnvStatus)) EnvStatus { st := base; f(&st); return st }
+	tests := []struct {
+		name    string
+		st      EnvStatus
+		verdict string
+		why     string
+	}{
+		{"live is what git deploys", with(func(s *EnvStatus) { s.Live = a }), InSync, "answers"},
+		{"in sync, but the registry lost the image", with(func(s *EnvStatus) { s.Live = a; s.ImageFound = false; s.ImageError = "image x is not in its registry" }), InSync, "not in its registry"},
+		{"another commit, bumped a minute ago", with(func(s *EnvStatus) { s.Live = b; s.GitopsTime = now.Add(-time.Minute) }), Deploying, "less than VERIFY_TIMEOUT"},
+		{"another commit, bumped an hour ago", with(func(s *EnvStatus) { s.Live = b }), Drifted, "git has deployed aaaaaaa"},
+		{"another commit, Argo CD syncing", with(func(s *EnvStatus) { s.Live = b; s.Argo = &argocd.AppStatus{Sync: "OutOfSync", Health: "Progressing"} }), Deploying, "Argo CD is at work"},
+		{"another commit, Argo CD synced long ago", with(func(s *EnvStatus) {
+			s.Live = b
+			s.GitopsTime = now.Add(-time.Minute)
+			s.Argo = &argocd.AppStatus{Sync: "Synced", Health: "Healthy"}
+		}), Drifted, "git has deployed"},
+		{"another commit, and git's image is gone", with(func(s *EnvStatus) { s.Live = b; s.ImageFound = false; s.ImageError = "image x is not in its registry" }), Drifted, "not in its registry"},
+		{"the service does not answer", with(func(s *EnvStatus) { s.LiveError = "connection refused" }), Unreachable, "connection refused"},
+		{"the gitops repository does not answer", with(func(s *EnvStatus) { s.GitopsError = "401" }), Unreachable, "gitops: 401"},
+		{"no address to ask", with(func(s *EnvStatus) { s.URL = "" }), Unknown, "no address"},
+		{"a manifest without a source commit", with(func(s *EnvStatus) { s.Live = a; s.SourceCommit = "" }), Unknown, "no source commit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verdict, why := verdict(tt.st, 10*time.Minute, now)
+			if verdict != tt.verdict || !strings.Contains(why, tt.why) {
+				t.Errorf("verdict() = %q (%s), want %q (…%s…)", verdict, why, tt.verdict, tt.why)
+			}
+		})
+	}
+}
+
+func TestStatusText(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	st := Status{Environments: []EnvStatus{{
+		Environment: "staging", Path: "m.yaml", Branch: "main", Image: "r/p:1@sha256:00", SourceCommit: strings.Repeat("a", 40),
+		GitopsCommit: strings.Repeat("c", 40), GitopsTime: now.Add(-3 * time.Minute), ImageFound: true,
+		URL: "http://svc", Live: strings.Repeat("a", 40), LiveSince: now.Add(-2 * time.Hour),
+		Argo: &argocd.AppStatus{Sync: "Synced", Health: "Healthy", Revision: strings.Repeat("c", 40)}, Verdict: InSync, Why: "the manifest's commit answers",
+	}}}
+	got := st.Text(now)
+	for _, want := range []string{"staging: in sync", "deploys   aaaaaaa  r/p:1@sha256:00", "gitops ccccccc, 3m ago", "registry  has the image", "live      http://svc  aaaaaaa, up since", "(2h ago)", "argo cd   Synced, Healthy at ccccccc"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Text() lacks %q:\n%s", want, got)
+		}
+	}
+}
