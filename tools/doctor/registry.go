@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
@@ -140,23 +140,8 @@ func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // cause is the cause of a failed request, without the request itself.
 func (d *doctor) cause(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("no answer within %s", d.opts.Timeout)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return fmt.Sprintf("cannot resolve %s", dnsErr.Name)
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		return opErr.Err.Error()
-	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		msg = msg[i+2:]
-	}
-	return msg
+	return forge.Cause(err)
 }

@@ -83,7 +83,7 @@ func Explain(err error, c Context) Problem {
 	}
 	var er *github.ErrorResponse
 	if !errors.As(err, &er) || er.Response == nil {
-		return Problem{Cause: "no answer from the API at " + Display(c.API) + ": " + cause(err),
+		return Problem{Cause: "no answer from the API at " + Display(c.API) + ": " + Cause(err),
 			Fix: "check GITHUB_API_URL and that this machine can reach it"}
 	}
 	p := Problem{Status: er.Response.StatusCode, Message: er.Message}
@@ -207,9 +207,10 @@ func Status(err error) int {
 	return 0
 }
 
-// cause is the cause of a failed request, without the request itself,
-// whose URL the caller names.
-func cause(err error) string {
+// Cause is the cause of a failed request, without the request itself,
+// whose URL the caller names: "connection refused", "cannot resolve
+// host", "no answer in time".
+func Cause(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer in time"

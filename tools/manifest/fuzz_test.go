@@ -4,8 +4,66 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// checkOnlyTargetLines asserts that an edit touched the image and the
+// source commit and nothing else: every line it added names a part of the
+// new image or the commit (or opens the mapping it had to create for the
+// annotation), and
+// it changed at most a handful of lines.
+func checkOnlyTargetLines(t *testing.T, in, out []byte, c Change) {
+	t.Helper()
+	removed, added := lineDiff(string(in), string(out))
+	rest, digest, _ := strings.Cut(c.Image, "@")
+	parts := []string{c.Image, rest, digest}
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
+		parts = append(parts, rest[:i], rest[i+1:])
+	}
+	if c.SourceCommit != "" {
+		parts = append(parts, c.SourceCommit)
+	}
+	// The keys an edit may have to create to hold the annotation.
+	opens := map[string]bool{"metadata:": true, "annotations:": true, "commonAnnotations:": true}
+	// A value is quoted as YAML needs: compare with its escapes undone.
+	unquote := strings.NewReplacer("''", "'", `\"`, `"`, `\\`, `\`)
+	for _, l := range added {
+		named := opens[strings.TrimSpace(l)]
+		l = unquote.Replace(l)
+		for _, p := range parts {
+			named = named || (p != "" && strings.Contains(l, p))
+		}
+		if !named {
+			t.Fatalf("Edit(%q, %+v) added the line %q, which names neither the image nor the commit:\n%s", in, c, l, out)
+		}
+	}
+	if len(removed) > 4 || len(added) > 5 {
+		t.Fatalf("Edit(%q, %+v) rewrote %d lines into %d, want only the image and annotation lines:\n%s", in, c, len(removed), len(added), out)
+	}
+}
+
+// lineDiff returns the lines of a missing from b and of b missing from a,
+// counted as multisets.
+func lineDiff(a, b string) (removed, added []string) {
+	count := map[string]int{}
+	for _, l := range strings.Split(a, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if count[l] > 0 {
+			count[l]--
+			continue
+		}
+		added = append(added, l)
+	}
+	for l, n := range count {
+		for range n {
+			removed = append(removed, l)
+		}
+	}
+	return removed, added
+}
 
 // FuzzSetImage guards the promises a pipeline relies on for any input: no
 // panic, and whenever an edit succeeds its output parses, reads back the new
@@ -38,8 +96,11 @@ func FuzzSetImage(f *testing.F) {
 			if _, err := decodeAll(out); err != nil {
 				t.Fatalf("Edit(%q, %+v) = %q, which does not parse: %v", in, c, out, err)
 			}
-			if !changed && !bytes.Equal(out, in) {
-				t.Fatalf("Edit(%q, %+v) changed the bytes but reported no change", in, c)
+			if changed == bytes.Equal(out, in) {
+				t.Fatalf("Edit(%q, %+v) reported changed %v, but the bytes say otherwise:\n%s", in, c, changed, out)
+			}
+			if changed {
+				checkOnlyTargetLines(t, in, out, c)
 			}
 			again, changed, err := Edit(out, c)
 			if err != nil || changed || !bytes.Equal(again, out) {

@@ -243,53 +243,6 @@ func (s *source) scalarSpan(n *yaml.Node) (start, end int, err error) {
 	return 0, 0, fmt.Errorf("%w: value at line %d spans several lines; write it on one line", ErrUnsupported, n.Line)
 }
 
-// end returns the offset just past a scalar or a flow collection.
-func (s *source) end(n *yaml.Node) (int, error) {
-	if n.Kind == yaml.ScalarNode {
-		_, end, err := s.scalarSpan(n)
-		return end, err
-	}
-	start := s.offset(n.Line, n.Column)
-	if start < 0 || start >= len(s.b) || (s.b[start] != '[' && s.b[start] != '{') {
-		return 0, fmt.Errorf("%w: collection at line %d", ErrUnsupported, n.Line)
-	}
-	// Match brackets, skipping quoted scalars and comments.
-	depth := 0
-	b := s.b
-	for i := start; i < len(b); i++ {
-		switch b[i] {
-		case '[', '{':
-			depth++
-		case ']', '}':
-			depth--
-			if depth == 0 {
-				return i + 1, nil
-			}
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '\'':
-			for i++; i < len(b); i++ {
-				if b[i] == '\'' {
-					if i+1 < len(b) && b[i+1] == '\'' {
-						i++
-						continue
-					}
-					break
-				}
-			}
-		case '#':
-			if i > 0 && (b[i-1] == ' ' || b[i-1] == '\t' || isBreakAt(b, i-1)) {
-				i = s.lineEnd(i)
-			}
-		}
-	}
-	return 0, fmt.Errorf("%w: unterminated collection at line %d", ErrUnsupported, n.Line)
-}
-
 // isPlainEnd reports whether a plain scalar can end before b[i].
 func isPlainEnd(b []byte, i int) bool {
 	switch b[i] {

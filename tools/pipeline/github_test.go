@@ -57,7 +57,8 @@ type cluster struct {
 	read   func(path string) ([]byte, bool)
 	apps   map[string]app
 	mu     sync.Mutex
-	synced []string // images rolled out, in order
+	synced []string          // images rolled out, in order
+	live   map[string]string // the image each application runs
 }
 
 // app is one Argo CD Application: the manifest it deploys, and where.
@@ -98,15 +99,22 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		c.mu.Lock()
 		c.synced = append(c.synced, spec.Image)
+		if c.live == nil {
+			c.live = map[string]string{}
+		}
+		c.live[name] = spec.Image
 		c.mu.Unlock()
 	}
+	c.mu.Lock()
+	image := c.live[name]
+	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
 		"metadata": map[string]string{"name": name},
 		"status": map[string]any{
 			"sync":    map[string]string{"status": "Synced"},
 			"health":  map[string]string{"status": "Healthy"},
-			"summary": map[string]any{"images": []string{a.ro.Image()}},
+			"summary": map[string]any{"images": []string{image}},
 		},
 	})
 }

@@ -104,9 +104,6 @@ func (p *Pipeline) In(env string) (*Pipeline, error) {
 	return e, nil
 }
 
-// Settings are the settings of the pipeline's environment.
-func (p *Pipeline) Settings() config.Settings { return p.s }
-
 // Close stops whatever local parts the pipeline started: the live version
 // of the local rollout of each environment and the embedded registry.
 func (p *Pipeline) Close(ctx context.Context) error {

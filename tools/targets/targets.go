@@ -7,8 +7,6 @@ package targets
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -71,10 +69,3 @@ func stateFile(s config.Settings, name string) string { return filepath.Join(s.S
 func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, syscall.SIGTERM)
 }
-
-// interrupted reports whether ctx ended because the user or the runner
-// stopped the target.
-func interrupted(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
-
-// failed is the error a target returns after it printed why.
-func failed(format string, args ...any) error { return fmt.Errorf(format, args...) }

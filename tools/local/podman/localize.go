@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
 
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
@@ -60,7 +63,13 @@ type localized struct {
 //   - httpGet and tcpSocket liveness probes are removed: podman turns them
 //     into a healthcheck that runs curl (or nc) inside the container, with a
 //     named port resolved to 0, and restarts the container when it fails; a
-//     static image has neither tool, so the check can never pass.
+//     static image has neither tool, so the check can never pass;
+//   - an env var from valueFrom.resourceFieldRef whose containerName names
+//     another container gets the literal the kubelet would give it: podman
+//     resolves resourceFieldRef itself (divisor and rounding as the kubelet
+//     does), but from the resources of the container the variable belongs
+//     to, whatever containerName says. A reference to the container's own
+//     resources, like GOMEMLIMIT from limits.memory, is passed through.
 //
 // Everything else, the securityContext first of all, is passed through, and
 // documents other than that Deployment are left as they are.
@@ -150,6 +159,11 @@ func localize(in []byte, l local) (localized, error) {
 				remove(c, "livenessProbe")
 				res.rewrites = append(res.rewrites, fmt.Sprintf("livenessProbe of container %s: removed (podman runs it as curl or nc inside the container and restarts the container when it fails)", name))
 			}
+			rewrites, err := pinForeignResourceRefs(c, name, pod)
+			if err != nil {
+				return localized{}, fmt.Errorf("localize manifest: %w", err)
+			}
+			res.rewrites = append(res.rewrites, rewrites...)
 		}
 	}
 	if !published {
@@ -169,6 +183,60 @@ func localize(in []byte, l local) (localized, error) {
 	}
 	res.manifest = buf.Bytes()
 	return res, nil
+}
+
+// pinForeignResourceRefs replaces each env var of container c (named name)
+// whose valueFrom.resourceFieldRef reads another container's resources with
+// the literal value the kubelet would give, and says so, one line each. pod
+// is the pod spec that holds c.
+func pinForeignResourceRefs(c *yaml.Node, name string, pod *yaml.Node) ([]string, error) {
+	env := lookup(c, "env")
+	if env == nil || env.Kind != yaml.SequenceNode {
+		return nil, nil
+	}
+	var rewrites []string
+	for _, e := range env.Content {
+		ref := lookup(e, "valueFrom", "resourceFieldRef")
+		if ref == nil {
+			continue
+		}
+		other := scalar(ref, "containerName")
+		if other == "" || other == name {
+			continue
+		}
+		// The typed values give the resources as the kubelet reads them.
+		var (
+			sel   corev1.ResourceFieldSelector
+			typed corev1.PodSpec
+		)
+		if err := decodeNode(ref, &sel); err != nil {
+			return nil, fmt.Errorf("env %s of container %s: %w", scalar(e, "name"), name, err)
+		}
+		if err := decodeNode(pod, &typed); err != nil {
+			return nil, fmt.Errorf("env %s of container %s: %w", scalar(e, "name"), name, err)
+		}
+		v, err := rollout.ResourceFieldValue(typed, name, sel)
+		if err != nil {
+			return nil, fmt.Errorf("env %s of container %s: %w", scalar(e, "name"), name, err)
+		}
+		remove(e, "valueFrom")
+		set(e, "value", v, "!!str")
+		rewrites = append(rewrites, fmt.Sprintf("env %s of container %s: value %s, the kubelet's %s of container %s (podman 4.3 reads resourceFieldRef from the container itself, whatever containerName says)", scalar(e, "name"), name, v, sel.Resource, other))
+	}
+	return rewrites, nil
+}
+
+// decodeNode decodes a YAML node into a Kubernetes API type, which reads
+// its fields by their JSON names.
+func decodeNode(n *yaml.Node, v any) error {
+	raw, err := yaml.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("encode YAML: %w", err)
+	}
+	if err := sigsyaml.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
 }
 
 // lookup follows keys through mappings and returns the value node, or nil.

@@ -259,6 +259,93 @@ spec:
 	}
 }
 
+// TestLocalizeResourceFieldRefs guards the environment podman gives the
+// service: podman 4.3 resolves resourceFieldRef from the container the
+// variable belongs to (seen: containerName naming a sidecar with a 128Mi
+// limit gave the serving container's 64Mi), so a reference to another
+// container is pinned to the kubelet's literal, and one to the container
+// itself is passed through for podman to resolve as the kubelet would.
+func TestLocalizeResourceFieldRefs(t *testing.T) {
+	const deployment = `kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: example.com/web:1
+          ports: [{containerPort: 8080}]
+          env:
+            - name: GOMEMLIMIT
+              valueFrom:
+                resourceFieldRef: {containerName: web, resource: limits.memory}
+            - name: OWN_CPU
+              valueFrom:
+                resourceFieldRef: {resource: limits.cpu, divisor: 1m}
+            - name: SIDECAR_MEMORY
+              valueFrom:
+                resourceFieldRef: {containerName: sidecar, resource: limits.memory, divisor: 1Mi}
+          resources:
+            limits: {cpu: 500m, memory: 64Mi}
+        - name: sidecar
+          image: example.com/sidecar:1
+          env:
+            - name: WEB_MEMORY
+              valueFrom:
+                resourceFieldRef: {containerName: web, resource: limits.memory}
+          resources:
+            limits: {memory: 128Mi}
+`
+	got, err := localize([]byte(deployment), local{container: "web", containerPort: 8080, hostPort: 18080})
+	if err != nil {
+		t.Fatalf("localize: %v", err)
+	}
+	d := decodeDeployment(t, got.manifest)
+	type env struct {
+		Value string
+		Ref   string // the resourceFieldRef's container and resource, when kept
+	}
+	gotEnv := map[string]env{}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			v := env{Value: e.Value}
+			if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil {
+				v.Ref = e.ValueFrom.ResourceFieldRef.ContainerName + "/" + e.ValueFrom.ResourceFieldRef.Resource
+			}
+			gotEnv[c.Name+"."+e.Name] = v
+		}
+	}
+	want := map[string]env{
+		"web.GOMEMLIMIT":     {Ref: "web/limits.memory"},
+		"web.OWN_CPU":        {Ref: "/limits.cpu"},
+		"web.SIDECAR_MEMORY": {Value: "128"},
+		"sidecar.WEB_MEMORY": {Value: "67108864"},
+	}
+	if diff := cmp.Diff(want, gotEnv); diff != "" {
+		t.Errorf("localize env mismatch (-want +got):\n%s\nmanifest:\n%s", diff, got.manifest)
+	}
+	var pinned []string
+	for _, r := range got.rewrites {
+		if strings.HasPrefix(r, "env ") {
+			pinned = append(pinned, r)
+		}
+	}
+	wantPinned := []string{
+		"env SIDECAR_MEMORY of container web: value 128, the kubelet's limits.memory of container sidecar (podman 4.3 reads resourceFieldRef from the container itself, whatever containerName says)",
+		"env WEB_MEMORY of container sidecar: value 67108864, the kubelet's limits.memory of container web (podman 4.3 reads resourceFieldRef from the container itself, whatever containerName says)",
+	}
+	if diff := cmp.Diff(wantPinned, pinned); diff != "" {
+		t.Errorf("localize env rewrites mismatch (-want +got):\n%s", diff)
+	}
+	again, err := localize(got.manifest, local{container: "web", containerPort: 8080, hostPort: 18080})
+	if err != nil {
+		t.Fatalf("localize of its own output: %v", err)
+	}
+	if len(again.rewrites) != 0 {
+		t.Errorf("localize of its own output rewrote again:\n%s", strings.Join(again.rewrites, "\n"))
+	}
+}
+
 func TestLocalizeKeepsService(t *testing.T) {
 	in := "kind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80, targetPort: http}]\n---\n" + webDeployment
 	got, err := localize([]byte(in), local{container: "web", containerPort: 8080, hostPort: 18080})
@@ -285,6 +372,8 @@ func TestLocalizeErrors(t *testing.T) {
 		{"no container name", webDeployment, local{containerPort: 8080, hostPort: 18080}, "empty container name"},
 		{"bad grace", strings.Replace(webDeployment, "45", "soon", 1), local{container: "web", containerPort: 8080, hostPort: 18080}, `"soon"`},
 		{"not YAML", "kind: [", local{container: "web", containerPort: 8080, hostPort: 18080}, "localize manifest"},
+		{"another container's limit that is not set", strings.Replace(webDeployment, "          readinessProbe:", "          env:\n            - name: SIDE\n              valueFrom: {resourceFieldRef: {containerName: side, resource: limits.memory}}\n          readinessProbe:", 1) +
+			"        - name: side\n          image: example.com/side:1\n", local{container: "web", containerPort: 8080, hostPort: 18080}, `env SIDE of container web: resourceFieldRef limits.memory: container "side" sets no limits.memory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -143,16 +143,6 @@ func Serving(ctx context.Context, addr string) bool {
 // URL is the base URL of the live version.
 func (r *Rollout) URL() string { return "http://" + r.ln.Addr().String() }
 
-// Image is the image live now, or "" before the first Apply.
-func (r *Rollout) Image() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.current == nil {
-		return ""
-	}
-	return r.current.image
-}
-
 // Apply makes spec live. It starts the new version on a free port, waits
 // until it is ready, moves traffic to it, then stops the previous version.
 // If the new version fails to become ready, the previous one keeps serving.

@@ -3,12 +3,16 @@ package gitopscheck
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
 // The runtime policy every Deployment in the tree meets. The values follow
@@ -17,6 +21,11 @@ import (
 // drains for SHUTDOWN_DRAIN and then waits up to SHUTDOWN_TIMEOUT for requests
 // in flight.
 const (
+	scrapeAnnotation       = "prometheus.io/scrape"
+	scrapePortAnnotation   = "prometheus.io/port"
+	scrapePathAnnotation   = "prometheus.io/path"
+	goMemLimit             = "GOMEMLIMIT"
+	minReadinessFailures   = 2
 	pullSecret             = "ghcr-pull"
 	nonrootID              = 65532
 	livenessPath           = "/healthz"
@@ -24,6 +33,9 @@ const (
 	defaultShutdownDrain   = 5 * time.Second
 	defaultShutdownTimeout = 10 * time.Second
 )
+
+// resourceOne is the default divisor of a resourceFieldRef.
+var resourceOne = resource.MustParse("1")
 
 // checkDeployment applies the runtime policy to a Deployment.
 func checkDeployment(o *object) []Problem {
@@ -51,6 +63,34 @@ func checkDeployment(o *object) []Problem {
 				add(append(strategy, "rollingUpdate", "maxSurge"), "spec.strategy.rollingUpdate.maxSurge is 0 with maxUnavailable 0: the rollout could never start a new pod; set maxSurge to 1")
 			}
 		}
+	}
+
+	// Rollout timing: a pod counts as available only once it has stayed
+	// ready for a while, and a rollout that stops making progress is
+	// reported by Kubernetes (ProgressDeadlineExceeded, Degraded in Argo CD)
+	// well before the pipeline's verify step gives up waiting.
+	verifyTimeout := int32(verify.DefaultTimeout / time.Second)
+	verifyDefault := strings.TrimSuffix(verify.DefaultTimeout.String(), "0s") // "10m", not "10m0s"
+	if d.Spec.MinReadySeconds == 0 {
+		add([]any{"spec"}, "spec.minReadySeconds is not set: set it (e.g. 5) so a new pod counts as available only after staying ready that long, and one that fails right after its first ready answer holds the rollout")
+	}
+	switch pd := d.Spec.ProgressDeadlineSeconds; {
+	case pd == nil:
+		add([]any{"spec"}, "spec.progressDeadlineSeconds is not set, and Kubernetes's default of 600s is not under VERIFY_TIMEOUT's %s default: set it well under (e.g. 120) so Kubernetes reports a stuck rollout before the verify step times out", verifyDefault)
+	case *pd >= verifyTimeout:
+		add([]any{"spec", "progressDeadlineSeconds"}, "spec.progressDeadlineSeconds is %d, not under VERIFY_TIMEOUT's %s default: set it well under (e.g. 120) so Kubernetes reports a stuck rollout before the verify step times out", *pd, verifyDefault)
+	case *pd <= d.Spec.MinReadySeconds:
+		add([]any{"spec", "progressDeadlineSeconds"}, "spec.progressDeadlineSeconds is %d, not greater than minReadySeconds %d: the API server rejects such a Deployment", *pd, d.Spec.MinReadySeconds)
+	}
+
+	// Metrics: Prometheus finds the pods by their annotations.
+	tplMeta := []any{"spec", "template", "metadata"}
+	annotations := d.Spec.Template.Annotations
+	if v := annotations[scrapeAnnotation]; v != "true" {
+		add(append(tplMeta, "annotations"), "the pod template's %s annotation is %q, want \"true\" (with %s and %s) so Prometheus scrapes the service's /metrics", scrapeAnnotation, v, scrapePortAnnotation, scrapePathAnnotation)
+	}
+	if v, ok := annotations[scrapePortAnnotation]; ok && !podHasPort(pod, v) {
+		add(append(tplMeta, "annotations", scrapePortAnnotation), "the pod template's %s annotation %q is not a containerPort of the pod: Prometheus would scrape a closed port", scrapePortAnnotation, v)
 	}
 
 	// Pull secret: the image is private, so without it every pod sits in
@@ -138,6 +178,12 @@ func checkContainer(o *object, at []any, pod *corev1.PodSpec, c *corev1.Containe
 				}
 			}
 		}
+		// Kubernetes defaults failureThreshold to 3; 1 drops the pod from the
+		// Service on the first answer that is slow or lost.
+		if p := c.ReadinessProbe; p != nil && p.FailureThreshold != 0 && p.FailureThreshold < minReadinessFailures {
+			add(sub("readinessProbe", "failureThreshold"), "readinessProbe.failureThreshold is %d: one slow answer takes the pod out of the Service; set it to %d or more", p.FailureThreshold, minReadinessFailures)
+		}
+		problems = append(problems, checkGoMemLimit(o, sub, c)...)
 	}
 
 	// Requests let the scheduler place the pod; a memory limit keeps a leak
@@ -269,4 +315,55 @@ func portList(c *corev1.Container) string {
 		}
 	}
 	return "ports: " + strings.Join(s, ", ")
+}
+
+// checkGoMemLimit makes sure the Go runtime knows the container's memory
+// limit: GOMEMLIMIT taken from limits.memory of the container itself through
+// the downward API, so the limit has one owner (resources.limits) and the
+// runtime collects harder as the heap nears it instead of being OOM-killed.
+func checkGoMemLimit(o *object, sub func(...any) []any, c *corev1.Container) []Problem {
+	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+		return nil // reported as a missing limit
+	}
+	want := fmt.Sprintf("valueFrom.resourceFieldRef {containerName: %s, resource: limits.memory}", c.Name)
+	problem := func(path []any, format string, args ...any) []Problem {
+		return []Problem{o.problem(path, "container %q: "+format, append([]any{c.Name}, args...)...)}
+	}
+	for i, e := range c.Env {
+		if e.Name != goMemLimit {
+			continue
+		}
+		at := sub("env", i)
+		var ref *corev1.ResourceFieldSelector
+		if e.ValueFrom != nil {
+			ref = e.ValueFrom.ResourceFieldRef
+		}
+		switch {
+		case ref == nil:
+			return problem(at, "env %s is not taken from the memory limit: a literal is a second owner of the limit and goes stale when the limit changes; use %s", goMemLimit, want)
+		case ref.Resource != "limits.memory":
+			return problem(append(at, "valueFrom", "resourceFieldRef", "resource"), "env %s is taken from %s, want limits.memory: the Go runtime's soft limit belongs under the hard one", goMemLimit, ref.Resource)
+		case ref.ContainerName != "" && ref.ContainerName != c.Name:
+			return problem(append(at, "valueFrom", "resourceFieldRef", "containerName"), "env %s is taken from the memory limit of container %q, not its own: use %s", goMemLimit, ref.ContainerName, want)
+		case !ref.Divisor.IsZero() && ref.Divisor.Cmp(resourceOne) != 0:
+			return problem(append(at, "valueFrom", "resourceFieldRef", "divisor"), "env %s has divisor %s: the Go runtime reads a bare number as bytes, so the limit would be off by that factor; remove the divisor", goMemLimit, ref.Divisor.String())
+		}
+		return nil
+	}
+	return problem(sub("env"), "no env %s: set it from the memory limit (%s) so the Go runtime collects garbage harder before the kernel OOM-kills the container", goMemLimit, want)
+}
+
+// podHasPort reports whether port, a number as text, is a containerPort of
+// one of the pod's containers.
+func podHasPort(pod *corev1.PodSpec, port string) bool {
+	n, err := strconv.ParseInt(port, 10, 32)
+	if err != nil {
+		return false
+	}
+	for i := range pod.Containers {
+		if hasPort(&pod.Containers[i], intstr.FromInt32(int32(n))) {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
@@ -153,6 +154,10 @@ func comparable(v any) any {
 		for i := range c.Spec.TLS {
 			c.Spec.TLS[i].Hosts, c.Spec.TLS[i].SecretName = nil, ""
 		}
+		return c
+	case *policyv1.PodDisruptionBudget:
+		c := o.DeepCopy()
+		c.Namespace = ""
 		return c
 	case *kustomization:
 		c := *o

@@ -1,7 +1,9 @@
 // Package gitopscheck checks the gitops tree before anything is deployed from
-// it: every Kubernetes manifest must decode strictly into its API type, the
-// Deployment must meet the product's runtime policy, no Secret may carry data,
-// and the objects must refer to each other correctly.
+// it: every Kubernetes manifest must decode strictly into its API type and
+// carry the recommended labels, the Deployment must meet the product's
+// runtime policy, no Secret may carry data, the objects must refer to each
+// other correctly, and each Argo CD Application must be allowed by its
+// AppProject to deploy what it deploys.
 //
 // The checks run offline and need no cluster: they catch at test time what
 // Argo CD would otherwise report as a failed sync, or the cluster as a pod
@@ -140,11 +142,16 @@ func Dir(ctx context.Context, dir string) ([]Problem, error) {
 		return nil, fmt.Errorf("check gitops tree %s: %w", dir, err)
 	}
 	for _, o := range objects {
-		if o.value != nil && o.kind.check != nil {
+		if o.value == nil {
+			continue
+		}
+		if o.kind.check != nil {
 			problems = append(problems, o.kind.check(o)...)
 		}
+		problems = append(problems, checkLabels(o)...)
 	}
 	problems = append(problems, checkReferences(dir, objects)...)
+	problems = append(problems, checkProjects(objects)...)
 	problems = append(problems, checkEnvironments(dir, objects)...)
 	sort.SliceStable(problems, func(i, j int) bool {
 		if problems[i].File != problems[j].File {
@@ -220,7 +227,7 @@ func decodeDocument(file string, doc *yaml.Node) (*object, []Problem) {
 		case tm.APIVersion == "" && tm.Kind == "":
 			msg = "not a Kubernetes object: no apiVersion and kind (Homer configuration belongs under a homer/ directory)"
 		default:
-			msg = fmt.Sprintf("unknown kind %s %s: the checks know %s; add the kind to tools/gitopscheck before deploying it", tm.APIVersion, tm.Kind, knownKinds())
+			msg = fmt.Sprintf("unknown kind %s %s: the checks know %s; add the kind to tools/policy/gitopscheck (and, for Argo CD, to the AppProject's resource lists) before deploying it", tm.APIVersion, tm.Kind, knownKinds())
 		}
 		return nil, []Problem{{File: file, Line: lineOf(doc, "kind"), Message: msg}}
 	}
@@ -268,7 +275,7 @@ func decodeProblem(o *object, err error) Problem {
 		p := Problem{File: o.file, Line: keyLine(o.doc, field), Object: o.ref(),
 			Message: fmt.Sprintf("unknown field %q for %s: misspelled, or at the wrong level?", m[1], target)}
 		if o.kind.partial {
-			p.Message += " (the checks model only the fields this product uses; if the field is real, add it to tools/gitopscheck)"
+			p.Message += " (the checks model only the fields this product uses; if the field is real, add it to tools/policy/gitopscheck)"
 		}
 		return p
 	}

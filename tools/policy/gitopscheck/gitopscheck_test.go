@@ -154,45 +154,45 @@ func TestDirFixtures(t *testing.T) {
 	}{
 		{name: "valid"},
 		{name: "misspelled-field", want: []want{
-			{"deployment.yaml", 42, `Deployment demo/web: unknown field "readinessProbee" for apps/v1 Deployment`},
+			{"deployment.yaml", 56, `Deployment demo/web: unknown field "readinessProbee" for apps/v1 Deployment`},
 		}},
 		// The Service selects the Deployment that failed to decode: one
 		// problem, not a second one claiming the Service selects nothing.
 		{name: "misspelled-field-with-service", want: []want{
-			{"deployment.yaml", 42, `unknown field "readinessProbee"`},
+			{"deployment.yaml", 56, `unknown field "readinessProbee"`},
 		}},
 		{name: "wrong-type", want: []want{
-			{"deployment.yaml", 7, "does not decode as apps/v1 Deployment"},
+			{"deployment.yaml", 12, "does not decode as apps/v1 Deployment"},
 		}},
 		{name: "missing-probe", want: []want{
-			{"deployment.yaml", 30, `container "web": no livenessProbe: add an httpGet probe on /healthz`},
+			{"deployment.yaml", 40, `container "web": no livenessProbe: add an httpGet probe on /healthz`},
 		}},
 		{name: "wrong-probe-path", want: []want{
-			{"deployment.yaml", 44, `readinessProbe.httpGet.path is "/ready", want "/readyz"`},
+			{"deployment.yaml", 58, `readinessProbe.httpGet.path is "/ready", want "/readyz"`},
 		}},
 		{name: "run-as-root", want: []want{
-			{"deployment.yaml", 53, `container "web": securityContext.runAsNonRoot is not true`},
+			{"deployment.yaml", 67, `container "web": securityContext.runAsNonRoot is not true`},
 		}},
 		{name: "short-grace-period", want: []want{
-			{"deployment.yaml", 22, "terminationGracePeriodSeconds is 5, want more than 15 (SHUTDOWN_DRAIN 5s + SHUTDOWN_TIMEOUT 10s"},
+			{"deployment.yaml", 32, "terminationGracePeriodSeconds is 5, want more than 15 (SHUTDOWN_DRAIN 5s + SHUTDOWN_TIMEOUT 10s"},
 		}},
 		{name: "no-pull-secret", want: []want{
-			{"deployment.yaml", 19, `imagePullSecrets does not name "ghcr-pull"`},
+			{"deployment.yaml", 29, `imagePullSecrets does not name "ghcr-pull"`},
 		}},
 		{name: "max-unavailable", want: []want{
-			{"deployment.yaml", 14, "maxUnavailable is 25%, want 0"},
+			{"deployment.yaml", 21, "maxUnavailable is 25%, want 0"},
 		}},
 		{name: "duplicate-key", want: []want{
-			{"deployment.yaml", 8, `duplicate key "replicas" (first at line 7)`},
+			{"deployment.yaml", 13, `duplicate key "replicas" (first at line 12)`},
 		}},
 		{name: "unknown-kind", want: []want{
 			{"statefulset.yaml", 2, "unknown kind apps/v1 StatefulSet"},
 		}},
 		{name: "secret-with-data", want: []want{
-			{"secret.yaml", 8, "Secret demo/ghcr-pull: carries data: secrets never live in git"},
+			{"secret.yaml", 13, "Secret demo/ghcr-pull: carries data: secrets never live in git"},
 		}},
 		{name: "secret-with-stringdata", want: []want{
-			{"secret.yaml", 6, "Secret demo/token: carries stringData"},
+			{"secret.yaml", 11, "Secret demo/token: carries stringData"},
 		}},
 		{name: "not-yaml", want: []want{
 			{"broken.yaml", 6, "not valid YAML"},
@@ -201,14 +201,14 @@ func TestDirFixtures(t *testing.T) {
 			{"values.yaml", 1, "not a Kubernetes object: no apiVersion and kind"},
 		}},
 		{name: "broken-references", want: []want{
-			{"app/ingress.yaml", 15, `Ingress demo/web: backend port https is not a port of Service "web"`},
+			{"app/ingress.yaml", 21, `Ingress demo/web: backend port https is not a port of Service "web"`},
 			{"app/kustomization.yaml", 4, "ingress.yaml is beside kustomization.yaml but not in its resources"},
 			{"app/kustomization.yaml", 7, `resource "configmap.yaml" does not exist`},
-			{"app/service.yaml", 6, "selector app.kubernetes.io/name=wbe matches the pod template of no Deployment"},
+			{"app/service.yaml", 11, "selector app.kubernetes.io/name=wbe matches the pod template of no Deployment"},
 		}},
 		{name: "manual-sync", want: []want{
-			{"argocd/app.yaml", 6, "spec.syncPolicy.automated is not set"},
-			{"argocd/app.yaml", 11, `spec.source.path "manifests/web" is not a directory`},
+			{"argocd/app.yaml", 18, `spec.source.path "manifests/web" is not a directory`},
+			{"argocd/app.yaml", 22, "spec.syncPolicy.automated is not set"},
 		}},
 		{name: "homer-bad-url", want: []want{
 			{"homer/config.yml", 5, `tile "web": url "web.example.test" is not an absolute http(s) URL`},

@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -32,12 +33,14 @@ type kindSpec struct {
 var kinds = []kindSpec{
 	{apiVersion: "apps/v1", kind: "Deployment", newValue: func() any { return new(appsv1.Deployment) }, check: checkDeployment},
 	{apiVersion: "v1", kind: "Service", newValue: func() any { return new(corev1.Service) }},
-	{apiVersion: "networking.k8s.io/v1", kind: "Ingress", newValue: func() any { return new(networkingv1.Ingress) }},
+	{apiVersion: "networking.k8s.io/v1", kind: "Ingress", newValue: func() any { return new(networkingv1.Ingress) }, check: checkIngress},
+	{apiVersion: "policy/v1", kind: "PodDisruptionBudget", newValue: func() any { return new(policyv1.PodDisruptionBudget) }},
 	{apiVersion: "v1", kind: "ConfigMap", newValue: func() any { return new(corev1.ConfigMap) }},
 	{apiVersion: "v1", kind: "Namespace", newValue: func() any { return new(corev1.Namespace) }},
 	{apiVersion: "v1", kind: "Secret", newValue: func() any { return new(corev1.Secret) }, check: checkSecret},
 	kustomizationKind,
 	{apiVersion: "argoproj.io/v1alpha1", kind: "Application", newValue: func() any { return new(application) }, check: checkApplication, partial: true},
+	{apiVersion: "argoproj.io/v1alpha1", kind: "AppProject", newValue: func() any { return new(appProject) }, check: checkAppProject, partial: true},
 }
 
 var kustomizationKind = kindSpec{apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", newValue: func() any { return new(kustomization) }, partial: true}
@@ -90,6 +93,21 @@ func checkSecret(o *object) []Problem {
 	return problems
 }
 
+// ingressClass is the IngressClass of the cluster's ingress controller:
+// k3s's bundled Traefik registers it under this name.
+const ingressClass = "traefik"
+
+// checkIngress makes sure the Ingress names its controller: without a class
+// it is served only while some controller is the cluster's default, and
+// silently by whichever one that is.
+func checkIngress(o *object) []Problem {
+	ing := o.value.(*networkingv1.Ingress)
+	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName == "" {
+		return []Problem{o.problem([]any{"spec"}, "spec.ingressClassName is not set: the Ingress would be served only while some controller is the cluster's default; set it to %s (k3s's Traefik)", ingressClass)}
+	}
+	return nil
+}
+
 // kustomization models the kustomization.yaml fields this product uses;
 // k8s.io/api has no type for it.
 type kustomization struct {
@@ -112,78 +130,6 @@ type kustomizeImage struct {
 	NewName string `json:"newName,omitempty"`
 	NewTag  string `json:"newTag,omitempty"`
 	Digest  string `json:"digest,omitempty"`
-}
-
-// application models the fields of an Argo CD Application this product uses.
-type application struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              applicationSpec `json:"spec"`
-}
-
-type applicationSpec struct {
-	Project              string                 `json:"project"`
-	Source               *applicationSource     `json:"source,omitempty"`
-	Destination          applicationDestination `json:"destination"`
-	SyncPolicy           *syncPolicy            `json:"syncPolicy,omitempty"`
-	RevisionHistoryLimit *int64                 `json:"revisionHistoryLimit,omitempty"`
-}
-
-type applicationSource struct {
-	RepoURL        string `json:"repoURL"`
-	TargetRevision string `json:"targetRevision,omitempty"`
-	Path           string `json:"path,omitempty"`
-}
-
-type applicationDestination struct {
-	Server    string `json:"server,omitempty"`
-	Name      string `json:"name,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
-}
-
-type syncPolicy struct {
-	Automated   *syncPolicyAutomated `json:"automated,omitempty"`
-	SyncOptions []string             `json:"syncOptions,omitempty"`
-	Retry       *struct {
-		Limit   int64 `json:"limit,omitempty"`
-		Backoff *struct {
-			Duration    string `json:"duration,omitempty"`
-			Factor      *int64 `json:"factor,omitempty"`
-			MaxDuration string `json:"maxDuration,omitempty"`
-		} `json:"backoff,omitempty"`
-	} `json:"retry,omitempty"`
-}
-
-type syncPolicyAutomated struct {
-	Prune      bool `json:"prune,omitempty"`
-	SelfHeal   bool `json:"selfHeal,omitempty"`
-	AllowEmpty bool `json:"allowEmpty,omitempty"`
-}
-
-// checkApplication holds the Application to continuous delivery: a source,
-// and automated sync that prunes and heals, so git alone decides what runs.
-func checkApplication(o *object) []Problem {
-	a := o.value.(*application)
-	var problems []Problem
-	if a.Spec.Source == nil || a.Spec.Source.RepoURL == "" {
-		problems = append(problems, o.problem([]any{"spec", "source"}, "spec.source.repoURL is not set: name the gitops repository"))
-	}
-	auto := (*syncPolicyAutomated)(nil)
-	if a.Spec.SyncPolicy != nil {
-		auto = a.Spec.SyncPolicy.Automated
-	}
-	switch {
-	case auto == nil:
-		problems = append(problems, o.problem([]any{"spec", "syncPolicy"}, "spec.syncPolicy.automated is not set: without it a bump reaches git but never the cluster"))
-	default:
-		if !auto.Prune {
-			problems = append(problems, o.problem([]any{"spec", "syncPolicy", "automated"}, "spec.syncPolicy.automated.prune is not true: objects removed from git would keep running"))
-		}
-		if !auto.SelfHeal {
-			problems = append(problems, o.problem([]any{"spec", "syncPolicy", "automated"}, "spec.syncPolicy.automated.selfHeal is not true: changes made by hand in the cluster would stay"))
-		}
-	}
-	return problems
 }
 
 // homerConfig is the part of a Homer dashboard config.yml that holds tiles.

@@ -11,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -44,6 +46,10 @@ func checkReferences(dir string, objects []*object) []Problem {
 			problems = append(problems, checkServiceTargets(o, v, objects)...)
 		case *networkingv1.Ingress:
 			problems = append(problems, checkIngressBackends(o, v, objects)...)
+		case *appsv1.Deployment:
+			problems = append(problems, checkDisruptionBudget(o, v, objects)...)
+		case *policyv1.PodDisruptionBudget:
+			problems = append(problems, checkBudgetTargets(o, v, objects)...)
 		case *application:
 			if src := v.Spec.Source; src != nil && src.Path != "" {
 				if info, err := os.Stat(filepath.Join(dir, filepath.FromSlash(src.Path))); err != nil || !info.IsDir() {
@@ -181,6 +187,73 @@ func checkIngressBackends(o *object, ing *networkingv1.Ingress, objects []*objec
 		}
 	}
 	return problems
+}
+
+// checkDisruptionBudget makes sure a Deployment of several replicas has a
+// PodDisruptionBudget: without one, a node drain may evict all its pods at
+// once, and the Service has no endpoint until they are rescheduled.
+func checkDisruptionBudget(o *object, d *appsv1.Deployment, objects []*object) []Problem {
+	if replicas(d) < 2 {
+		return nil // one pod is down during any eviction, budget or not
+	}
+	for _, other := range objects {
+		pdb, ok := other.value.(*policyv1.PodDisruptionBudget)
+		if ok && other.namespace == o.namespace && budgetSelects(pdb, d) {
+			return nil
+		}
+	}
+	if undecoded(objects, "PodDisruptionBudget", o.namespace) {
+		return nil // already reported; it may select these pods once fixed
+	}
+	return []Problem{o.problem([]any{"spec", "replicas"}, "replicas is %d and no PodDisruptionBudget in namespace %q selects its pods: a node drain may evict them all at once; add one (policy/v1, maxUnavailable: 1, the Deployment's selector) beside it and list it in kustomization.yaml", replicas(d), o.namespace)}
+}
+
+// checkBudgetTargets makes sure a PodDisruptionBudget selects a Deployment's
+// pods, and still lets a node drain evict one of them.
+func checkBudgetTargets(o *object, pdb *policyv1.PodDisruptionBudget, objects []*object) []Problem {
+	var problems []Problem
+	found := false
+	for _, other := range objects {
+		d, ok := other.value.(*appsv1.Deployment)
+		if !ok || other.namespace != o.namespace || !budgetSelects(pdb, d) {
+			continue
+		}
+		found = true
+		n := int(replicas(d))
+		switch {
+		case pdb.Spec.MaxUnavailable != nil:
+			if v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, n, true); err == nil && v < 1 {
+				problems = append(problems, o.problem([]any{"spec", "maxUnavailable"}, "maxUnavailable %s allows no eviction of Deployment %s's %d pods: a node drain would never finish; use maxUnavailable: 1", pdb.Spec.MaxUnavailable.String(), other.name, n))
+			}
+		case pdb.Spec.MinAvailable != nil:
+			if v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MinAvailable, n, true); err == nil && v >= n {
+				problems = append(problems, o.problem([]any{"spec", "minAvailable"}, "minAvailable %s with Deployment %s's %d replicas allows no eviction: a node drain would never finish; use maxUnavailable: 1", pdb.Spec.MinAvailable.String(), other.name, n))
+			}
+		}
+	}
+	if !found && !undecoded(objects, "Deployment", o.namespace) {
+		problems = append(problems, o.problem([]any{"spec", "selector"}, "selector %s matches the pod template of no Deployment in namespace %q: the budget protects nothing; use the Deployment's selector", metav1.FormatLabelSelector(pdb.Spec.Selector), o.namespace))
+	}
+	return problems
+}
+
+// budgetSelects reports whether the budget's selector matches the pods of
+// the Deployment. In policy/v1 a null selector matches no pod.
+func budgetSelects(pdb *policyv1.PodDisruptionBudget, d *appsv1.Deployment) bool {
+	if pdb.Spec.Selector == nil {
+		return false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	return err == nil && sel.Matches(labels.Set(d.Spec.Template.Labels))
+}
+
+// replicas is the Deployment's replica count, 1 when unset as Kubernetes
+// defaults it.
+func replicas(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
 }
 
 // undecoded reports whether an object of kind in namespace is in the tree but
