@@ -27,6 +27,7 @@ const DefaultTimeout = 3 * time.Second
 // Names of the checks, as Row.Check shows them and Options.Only selects them.
 const (
 	CheckConfig   = "configuration"
+	CheckEnvs     = "environments"
 	CheckToken    = "GITOPS_TOKEN"
 	CheckGitHub   = "GitHub API"
 	CheckGitops   = "gitops target"
@@ -197,7 +198,7 @@ func Run(ctx context.Context, opts Options) Report {
 		names []string
 		run   func(context.Context) []Row
 	}{
-		{[]string{CheckConfig}, d.config},
+		{[]string{CheckConfig, CheckEnvs}, d.config},
 		{[]string{CheckToken}, d.tokenShape},
 		{[]string{CheckGitHub, CheckGitops}, d.github},
 		{[]string{CheckRegistry}, d.registry},

@@ -76,7 +76,7 @@ func TestRunShowsNoSecrets(t *testing.T) {
 		checks = append(checks, row.Check)
 	}
 	wantChecks := []string{
-		doctor.CheckConfig, doctor.CheckToken, doctor.CheckGitHub, doctor.CheckGitops, doctor.CheckRegistry,
+		doctor.CheckConfig, doctor.CheckEnvs, doctor.CheckToken, doctor.CheckGitHub, doctor.CheckGitops, doctor.CheckRegistry,
 		doctor.CheckNetrc, doctor.CheckVerify, doctor.CheckArgo, doctor.CheckState, doctor.CheckGit,
 	}
 	if diff := cmp.Diff(wantChecks, checks); diff != "" {

@@ -43,7 +43,30 @@ func (d *doctor) config(context.Context) []Row {
 		row.Found = strings.ReplaceAll(strings.Join(msgs, "\n"), "\n", "; ")
 		row.Fix = "set the variables as the message says"
 	}
-	return []Row{row}
+	return []Row{row, d.environments()}
+}
+
+// environments lists where commits go live, in order, and where each is
+// asked whether they did.
+func (d *doctor) environments() Row {
+	row := Row{Check: CheckEnvs}
+	var envs []string
+	for _, e := range d.s.Environments {
+		at := e.VerifyURL
+		switch {
+		case at == "" && d.s.LocalGitops():
+			at = "local rollout on " + e.LocalAddr
+		case at == "":
+			at = "no verify URL"
+		}
+		envs = append(envs, fmt.Sprintf("%s (%s, %s)", e.Name, e.Path, forge.Display(at)))
+	}
+	row.Found = strings.Join(envs, " → ")
+	if len(envs) == 0 {
+		row.Status, row.Found = Fail, "none: "+config.EnvironmentsFile+" did not load"
+		row.Fix = "fix " + config.EnvironmentsFile + " as the configuration row says"
+	}
+	return row
 }
 
 // unjoin splits an errors.Join into its errors.
