@@ -223,14 +223,7 @@ func (b *bencher) newCI(ws *workspace) (*ciProcess, error) {
 	state := filepath.Join(b.tmp, "ci-state")
 	// None of the pipeline's settings from the bench's own environment: the
 	// runs are the local loop with nothing configured.
-	s, _ := config.Load(func(string) (string, bool) { return "", false }, "")
-	var env []string
-	for _, kv := range gate.Environ(os.Environ(), config.SecretNames()) {
-		name, _, _ := strings.Cut(kv, "=")
-		if _, ok := s.Var(name); !ok {
-			env = append(env, kv)
-		}
-	}
+	env := gate.Environ(config.Without(os.Environ()), config.SecretNames())
 	env = append(env, "PIPELINE_STATE_DIR="+state,
 		fmt.Sprintf("LOCAL_REGISTRY_ADDR=127.0.0.1:%d", reg), fmt.Sprintf("LOCAL_ADDR=127.0.0.1:%d", live))
 	return &ciProcess{env: env, state: state}, nil

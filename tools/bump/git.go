@@ -211,6 +211,8 @@ func (g *gitBackend) explain(op string, err error) error {
 	}
 	out := ge.Output
 	switch {
+	case strings.Contains(out, "protected branch"), strings.Contains(out, "GH006"), strings.Contains(out, "pre-receive hook declined"):
+		return fmt.Errorf("git %s %s: branch %s is protected against direct pushes (%s): set BUMP_MODE=pr to push a branch for a pull request instead", op, g.display, g.branch, firstLine(out))
 	case strings.Contains(out, "Remote branch") && strings.Contains(out, "not found"),
 		strings.Contains(out, "couldn't find remote ref"):
 		return fmt.Errorf("git %s %s: branch %q not found: check GITOPS_BRANCH (%s)", op, g.display, g.branch, firstLine(out))

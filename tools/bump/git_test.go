@@ -396,3 +396,24 @@ func checkHistory(t *testing.T, revs []Revision, commits []string) {
 		t.Errorf("oldest revision = %+v, want the seed's image and no source commit", seed)
 	}
 }
+
+// TestGitProtectedBranch guards a remote that refuses direct pushes to the
+// branch, as GitHub, GitLab and Gitea do for a protected one: the error
+// names the protection and BUMP_MODE=pr, and pull-request mode gets through.
+func TestGitProtectedBranch(t *testing.T) {
+	f := newGitFixture(t, 1)
+	hook := filepath.Join(f.bare, "hooks", "pre-receive")
+	script := "#!/bin/sh\nwhile read old new ref; do\n  if [ \"$ref\" = refs/heads/main ]; then echo 'GH006: Protected branch update failed for refs/heads/main.' >&2; exit 1; fi\ndone\n"
+	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Image(context.Background(), f.options(0))
+	if err == nil || !strings.Contains(err.Error(), "branch main is protected") || !strings.Contains(err.Error(), "BUMP_MODE=pr") {
+		t.Fatalf("Image() to a protected branch = %v, want the protection and BUMP_MODE=pr named", err)
+	}
+	opts := f.options(0)
+	opts.Mode = ModePR
+	if res, err := Image(context.Background(), opts); err != nil || res.Outcome != Proposed {
+		t.Errorf("Image(pr) = %+v, %v; want the branch pushed", res, err)
+	}
+}

@@ -38,7 +38,7 @@ type MessageData struct {
 	// commit's, when known.
 	SourceURL, CommitURL string
 	// From is the short source commit (or tag) the manifest deployed
-	// before, for rollbacks; empty for deploys.
+	// before, for rollbacks and promotions; empty for deploys.
 	From string
 	// Previous and PreviousCommit are the image and source commit the
 	// manifest held before.

@@ -31,9 +31,16 @@ type proposal struct {
 	newer func(ctx context.Context, commit string) (bool, error)
 }
 
-// bumpBranchPrefix starts the branch of every bump of container; the rest
-// is the short source commit (or the image tag).
-func bumpBranchPrefix(container string) string { return "bump/" + container + "-" }
+// branchPrefix starts the branch of every bump of o's container in o's
+// environment; the rest is the short source commit (or the image tag). The
+// environment keeps a promotion's pull request apart from the deploy of
+// the same commit to the environment before it.
+func (o Options) branchPrefix() string {
+	if o.Environment != "" {
+		return "bump/" + o.Environment + "/" + o.Container + "-"
+	}
+	return "bump/" + o.Container + "-"
+}
 
 var unsafeRef = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
@@ -43,14 +50,18 @@ func (o Options) branchName() string {
 	if len(o.SourceCommit) >= 7 {
 		id = o.SourceCommit[:7]
 	}
-	return bumpBranchPrefix(o.Container) + unsafeRef.ReplaceAllString(id, "-")
+	return o.branchPrefix() + unsafeRef.ReplaceAllString(id, "-")
 }
 
 // prBody says what the pull request deploys, from where, and who asks.
 func (o Options) prBody(diff string) string {
 	d := o.messageData("", "")
 	var b strings.Builder
-	fmt.Fprintf(&b, "Deploys `%s` to `%s` in `%s` on `%s`.\n\n", d.Pinned, o.Container, o.Path, o.Branch)
+	fmt.Fprintf(&b, "Deploys `%s` to `%s` in `%s` on `%s`", d.Pinned, o.Container, o.Path, o.Branch)
+	if o.Environment != "" {
+		fmt.Fprintf(&b, " (%s)", o.Environment)
+	}
+	b.WriteString(".\n\n")
 	b.WriteString("| | |\n|---|---|\n")
 	switch {
 	case d.CommitURL != "":
@@ -84,7 +95,7 @@ type pull struct {
 // when asked.
 func (g *githubBackend) propose(ctx context.Context, opts Options, p proposal) (Result, error) {
 	res := Result{Outcome: Proposed, Branch: p.branch}
-	open, err := g.openBumps(ctx, bumpBranchPrefix(opts.Container))
+	open, err := g.openBumps(ctx, opts.branchPrefix())
 	if err != nil {
 		return res, err
 	}
@@ -185,7 +196,7 @@ func (g *githubBackend) sourceCommitAt(ctx context.Context, ref, container strin
 	return strings.ToLower(cur.SourceCommit), nil
 }
 
-// flavor is how the host creates branches and merges pull requests: as
+// gitea reports how the host creates branches and merges pull requests: as
 // GitHub does, or as Gitea and Forgejo do.
 func (g *githubBackend) gitea(ctx context.Context) (bool, error) {
 	if g.isGitea != nil {

@@ -236,3 +236,44 @@ func TestApp(t *testing.T) {
 		})
 	}
 }
+
+// TestPRModeEnvironments guards two environments in one gitops repository:
+// staging's pull request for a newer commit neither stops nor closes
+// production's for an older one, and each environment supersedes only its
+// own.
+func TestPRModeEnvironments(t *testing.T) {
+	ctx := context.Background()
+	const prodPath = "manifests/platform-demo-production/00-deployment.yaml"
+	f := newGHFixture(t, 2)
+	f.srv.CreateRepo("acme/envs", "main", map[string]string{DefaultPath: deployment, prodPath: deployment})
+	f.srv.Protect("acme/envs", "main")
+	in := func(env, path string, i int) Options {
+		o := f.options(i)
+		o.Repo, o.Path, o.Environment, o.Mode = "acme/envs", path, env, ModePR
+		return o
+	}
+	open := func() map[string]bool {
+		heads := map[string]bool{}
+		for _, p := range f.srv.Pulls("acme/envs") {
+			if p.State == "open" {
+				heads[p.Head] = true
+			}
+		}
+		return heads
+	}
+	staging, err := Image(ctx, in("staging", DefaultPath, 1))
+	if err != nil || staging.Outcome != Proposed || staging.Branch != "bump/staging/platform-demo-"+f.commits[1][:7] {
+		t.Fatalf("staging bump = %+v, %v; want a pull request from bump/staging/platform-demo-%s", staging, err, f.commits[1][:7])
+	}
+	older, err := Image(ctx, in("production", prodPath, 0))
+	if err != nil || older.Outcome != Proposed {
+		t.Fatalf("production bump of an older commit = %+v, %v; want its own pull request, not a stand-down for staging's", older, err)
+	}
+	newer, err := Image(ctx, in("production", prodPath, 1))
+	if err != nil || newer.Outcome != Proposed || len(newer.Superseded) != 1 || newer.Superseded[0] != older.PR {
+		t.Fatalf("production bump of the newer commit = %+v, %v; want it to supersede #%d only", newer, err, older.PR)
+	}
+	if heads := open(); len(heads) != 2 || !heads[staging.Branch] || !heads[newer.Branch] {
+		t.Errorf("open pull requests = %v, want staging's %s and production's %s", heads, staging.Branch, newer.Branch)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -395,6 +396,9 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.BumpMerge && s.BumpMode != bump.ModePR {
 		l.errs = append(l.errs, errors.New("BUMP_MERGE=1 merges the bump's pull request: set BUMP_MODE=pr too"))
 	}
+	if s.BumpMerge && !bump.IsGitHubRepo(s.GitopsRepo) {
+		l.errs = append(l.errs, errors.New("BUMP_MERGE=1 merges pull requests through the host's API, and a git remote (or the local loop) has none: the bump pushes its branch for a pull request you open; unset BUMP_MERGE, or set GITOPS_REPO to owner/name"))
+	}
 	if s.BumpMessage != "" {
 		if _, err := bump.ParseMessage(s.BumpMessage); err != nil {
 			l.errs = append(l.errs, err)
@@ -459,6 +463,28 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		errs = append(errs, fmt.Errorf("ARGOCD_SERVER is set but environment %s names no Argo CD application: set ARGOCD_APP, or argocdApp in %s", s.Environment, EnvironmentsFile))
 	}
 	return s, errors.Join(errs...)
+}
+
+// Without returns environ without the pipeline's settings: every variable
+// Load reads, and the per-environment overrides (<VARIABLE>_<ENV>). The
+// gate runs the tests with it, so that a deploy job's settings (its
+// GITOPS_REPO, GITHUB_ACTIONS=true, a VERIFY_URL) cannot change what a
+// test does, and a test that runs a target starts from nothing.
+func Without(environ []string) []string {
+	s, _ := Load(func(string) (string, bool) { return "", false }, "")
+	read := map[string]bool{}
+	for _, v := range s.Vars {
+		read[v.Name] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if read[name] || slices.ContainsFunc(overridable, func(v string) bool { return strings.HasPrefix(name, v+"_") }) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // SecretNames lists the variables Load treats as secrets, for the callers
@@ -555,28 +581,31 @@ func (l *loader) environments(root string, s Settings) []Environment {
 	}
 	for i := range envs {
 		e := &envs[i]
-		fields := []struct {
-			variable string
+		type field struct {
 			value    *string
 			first    string // the plain variable's value, for the first environment
 			fallback string // when the file leaves it out
-		}{
-			{"GITOPS_PATH", &e.Path, s.GitopsPath, ""},
-			{"GITOPS_BRANCH", &e.Branch, s.GitopsBranch, s.GitopsBranch},
-			{"GITOPS_CONTAINER", &e.Container, s.GitopsContainer, s.GitopsContainer},
-			{"VERIFY_URL", &e.VerifyURL, s.VerifyURL, ""},
-			{"ARGOCD_APP", &e.ArgoApp, s.ArgoApp, ""},
-			{"LOCAL_ADDR", &e.LocalAddr, s.LocalAddr, nextPort(s.LocalAddr, i)},
 		}
-		for _, f := range fields {
+		fields := map[string]field{
+			"GITOPS_PATH":      {&e.Path, s.GitopsPath, ""},
+			"GITOPS_BRANCH":    {&e.Branch, s.GitopsBranch, s.GitopsBranch},
+			"GITOPS_CONTAINER": {&e.Container, s.GitopsContainer, s.GitopsContainer},
+			"VERIFY_URL":       {&e.VerifyURL, s.VerifyURL, ""},
+			"ARGOCD_APP":       {&e.ArgoApp, s.ArgoApp, ""},
+			"LOCAL_ADDR":       {&e.LocalAddr, s.LocalAddr, nextPort(s.LocalAddr, i)},
+		}
+		for _, variable := range overridable {
+			f := fields[variable]
 			switch {
-			case fromEnv(overrideName(f.variable, e.Name)):
-				*f.value = l.str(overrideName(f.variable, e.Name), "")
-			case i == 0 && fromEnv(f.variable):
+			case fromEnv(overrideName(variable, e.Name)):
+				*f.value = l.str(overrideName(variable, e.Name), "")
+			case i == 0 && fromEnv(variable):
 				*f.value = f.first
-			case f.variable == "VERIFY_URL" && s.LocalGitops():
-				// The local loop verifies its own rollout, not the address
-				// the cluster serves the environment on.
+			case variable == "VERIFY_URL" && (s.LocalGitops() || s.InActions):
+				// The file's address is where the cluster serves the
+				// environment. The local loop verifies its own rollout
+				// instead, and a hosted runner usually cannot reach a home
+				// cluster: in Actions only the workflow's VERIFY_URL counts.
 				*f.value = ""
 			case *f.value == "":
 				*f.value = f.fallback
@@ -585,6 +614,10 @@ func (l *loader) environments(root string, s Settings) []Environment {
 	}
 	return envs
 }
+
+// overridable are the variables an environment's field can be overridden
+// with for one run, as <VARIABLE>_<ENV>.
+var overridable = []string{"GITOPS_PATH", "GITOPS_BRANCH", "GITOPS_CONTAINER", "VERIFY_URL", "ARGOCD_APP", "LOCAL_ADDR"}
 
 // nextPort is addr with its port raised by n: the local address of the
 // n-th environment when the file gives none.

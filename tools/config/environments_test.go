@@ -110,3 +110,59 @@ func TestEnvironments(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvironmentsInActions guards the hosted runner: it cannot reach the
+// cluster's addresses in the file, so only the workflow's variables say
+// where to verify.
+func TestEnvironmentsInActions(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "gitops"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, EnvironmentsFile), []byte(twoEnvironments), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]string{
+		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
+		"GITOPS_REPO": "o/gitops", "GITOPS_TOKEN": "ghp_" + strings.Repeat("a", 36),
+	}
+	tests := []struct {
+		name                string
+		env                 map[string]string
+		staging, production string
+	}{
+		{"no variables: nothing to verify from the runner", nil, "", ""},
+		{"VERIFY_URL set to empty, as an unset repository variable is", map[string]string{"VERIFY_URL": ""}, "", ""},
+		{"the workflow names both", map[string]string{"VERIFY_URL": "https://s.example", "VERIFY_URL_PRODUCTION": "https://p.example"}, "https://s.example", "https://p.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range actions {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			s, err := Load(lookup(env), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := []string{s.Environments[0].VerifyURL, s.Environments[1].VerifyURL}; got[0] != tt.staging || got[1] != tt.production {
+				t.Errorf("verify URLs = %q, want %q and %q", got, tt.staging, tt.production)
+			}
+		})
+	}
+}
+
+// TestWithout guards what the tests and the processes they start may see:
+// nothing of the pipeline's settings, its per-environment overrides
+// included, and everything else.
+func TestWithout(t *testing.T) {
+	in := []string{"PATH=/bin", "HOME=/root", "GOFLAGS=-mod=mod", "GITOPS_REPO=o/g", "GITHUB_ACTIONS=true", "GITHUB_EVENT_NAME=push",
+		"VERIFY_URL=http://s", "VERIFY_URL_PRODUCTION=http://p", "LOCAL_ADDR_QA=127.0.0.1:1", "KO_DOCKER_REPO=ghcr.io/o/r", "GITOPS_APP_ID=12", "BUMP_MODE=pr"}
+	got := strings.Join(Without(in), " ")
+	if want := "PATH=/bin HOME=/root GOFLAGS=-mod=mod"; got != want {
+		t.Errorf("Without() = %q, want %q", got, want)
+	}
+}

@@ -94,6 +94,9 @@ type Token struct {
 // perms, through the API at apiURL. Its errors say what is wrong with the
 // App, its key, its installation or this machine's clock, and how to fix it.
 func (a App) InstallationToken(ctx context.Context, apiURL, repo string, perms Permissions, hc *http.Client) (Token, error) {
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
 	jwt, err := a.JWT(time.Now())
 	if err != nil {
 		return Token{}, fmt.Errorf("sign the GitHub App's token: %w", err)
@@ -107,7 +110,7 @@ func (a App) InstallationToken(ctx context.Context, apiURL, repo string, perms P
 	if id == 0 {
 		inst, _, err := client.Apps.FindRepositoryInstallation(ctx, owner, name)
 		if err != nil {
-			return Token{}, a.explain("find the App's installation on "+repo, repo, err)
+			return Token{}, a.explain("find the App's installation on "+repo, apiURL, repo, err)
 		}
 		id = inst.GetID()
 	}
@@ -120,7 +123,7 @@ func (a App) InstallationToken(ctx context.Context, apiURL, repo string, perms P
 	}
 	tok, _, err := client.Apps.CreateInstallationToken(ctx, id, opts)
 	if err != nil {
-		return Token{}, a.explain(fmt.Sprintf("mint an installation token for %s (installation %d)", repo, id), repo, err)
+		return Token{}, a.explain(fmt.Sprintf("mint an installation token for %s (installation %d)", repo, id), apiURL, repo, err)
 	}
 	return Token{Value: tok.GetToken(), Expires: tok.GetExpiresAt().Time, InstallationID: id}, nil
 }
@@ -141,10 +144,10 @@ func (e *AppError) Error() string {
 }
 
 // explain names what an answer to the App's own calls means.
-func (a App) explain(op, repo string, err error) error {
+func (a App) explain(op, apiURL, repo string, err error) error {
 	var er *github.ErrorResponse
 	if !errors.As(err, &er) || er.Response == nil {
-		p := Explain(err, Context{Repo: repo, App: true})
+		p := Explain(err, Context{Repo: repo, App: true, API: apiURL})
 		return &AppError{Op: op, Answer: p.Cause, Fix: p.Fix}
 	}
 	msg := er.Message

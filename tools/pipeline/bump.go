@@ -162,6 +162,10 @@ func (p *Pipeline) remote(ctx context.Context, image string) (name.Reference, []
 	return ref, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(publish.Transport(nil))}, nil
 }
 
+// ErrImageMissing means the registry answered that it does not hold the
+// image.
+var ErrImageMissing = errors.New("is not in its registry")
+
 // RemoteRegistryError refuses, in the local loop, an image on a registry
 // other than one on this machine.
 type RemoteRegistryError struct{ Image string }
@@ -177,7 +181,7 @@ func imageError(ref name.Reference, err error) error {
 	}
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("image %s is not in its registry: publish it first (go tool mage publish prints the ref to bump)", ref)
+		return fmt.Errorf("image %s %w: publish it first (go tool mage publish prints the ref to bump)", ref, ErrImageMissing)
 	}
 	return fmt.Errorf("check image %s in %s: %w", ref, ref.Context().RegistryStr(), redactTransport(err))
 }

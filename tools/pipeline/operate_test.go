@@ -1,12 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
+	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
@@ -177,7 +181,14 @@ func TestEnvironmentsLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	local := New(s, nil)
+	// What `mage local` logs, shown when the test fails.
+	var logs syncBuffer
+	local := New(s, slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("mage local logged:\n%s", logs.String())
+		}
+	})
 	served := make(chan error, 1)
 	go func() { served <- local.Serve(ctx, 50*time.Millisecond, func(string, string) {}) }()
 	t.Cleanup(func() {
@@ -200,6 +211,24 @@ func TestEnvironmentsLocal(t *testing.T) {
 			return strings.Split(out, "\x00")
 		},
 	})
+}
+
+// syncBuffer is a buffer that goroutines write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // waitServing waits until the local rollout listens on addr.
@@ -332,5 +361,86 @@ func TestEnvironmentsProduction(t *testing.T) {
 				t.Errorf("Promote() from a drifted staging = %v, want refused\n%s", err, sum.Text())
 			}
 		})
+	}
+}
+
+// TestLocalRetriesFailedRollout guards `mage local` against a failure that
+// passes: the registry is down when a bump arrives, so the rollout fails;
+// once the registry is back, the rollout is tried again and the bump goes
+// live without another bump, as Argo CD retries a failed sync.
+func TestLocalRetriesFailedRollout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service: skipped with -short")
+	}
+	ctx := context.Background()
+	root := clone(t)
+	regAddr, addr := freeAddr(t), freeAddr(t)
+	env := map[string]string{
+		"PIPELINE_STATE_DIR": filepath.Join(root, ".state"), "LOCAL_REGISTRY_ADDR": regAddr,
+		"LOCAL_ADDR": addr, "LOCAL_ADDR_PRODUCTION": freeAddr(t), "VERIFY_TIMEOUT": "30s",
+	}
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registry is another process's, as when `mage ci` serves it.
+	regOpts := registry.Options{Dir: filepath.Join(s.StateDir, "registry"), Addr: regAddr}
+	reg, err := registry.Start(ctx, regOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	var logs syncBuffer
+	local := New(s, slog.New(slog.NewTextHandler(&logs, nil)))
+	served := make(chan error, 1)
+	go func() { served <- local.Serve(serveCtx, 50*time.Millisecond, func(string, string) {}) }()
+	t.Cleanup(func() {
+		stop()
+		<-served
+		local.Close(context.Background())
+		if t.Failed() {
+			t.Logf("mage local logged:\n%s", logs.String())
+		}
+	})
+	if err := waitServing(addr); err != nil {
+		t.Fatal(err)
+	}
+
+	info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := New(s, nil)
+	defer ci.Close(ctx)
+	pub, err := ci.Publish(ctx, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ci.Bump(ctx, pub.Ref, info); err != nil {
+		t.Fatal(err)
+	}
+	// The rollout of the bump fails while the registry is down...
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "rollout failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed rollout while the registry was down:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// ...and succeeds once it is back, with no new bump.
+	if reg, err = registry.Start(ctx, regOpts); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := ci.Verify(ctx, info.Commit); err != nil {
+		t.Fatalf("after the registry came back: %v", err)
+	}
+	// The image says which commit it was built from (mage bump and
+	// rollback -to=<image> read it).
+	if rev, err := ci.ImageRevision(ctx, pub.Ref); err != nil || rev != info.Commit {
+		t.Errorf("ImageRevision(%s) = %q, %v; want %s", pub.Ref, rev, err, info.Commit)
 	}
 }

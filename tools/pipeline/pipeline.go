@@ -298,8 +298,15 @@ func (p *Pipeline) listen(ctx context.Context) (string, error) {
 }
 
 // follow rolls out each new gitops head of the environment until ctx ends.
+// A failed rollout is tried again, after 1s, 2s, 4s... up to 30s, as Argo
+// CD retries a failed sync; the previous version serves meanwhile.
 func (p *Pipeline) follow(ctx context.Context, interval time.Duration) {
-	var seen string
+	var (
+		seen    string // the head rolled out (or that had nothing to roll out)
+		failed  string // the head whose rollout failed last, tried again at retryAt
+		retryAt time.Time
+		backoff time.Duration
+	)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -308,17 +315,26 @@ func (p *Pipeline) follow(ctx context.Context, interval time.Duration) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			p.log.Error("read gitops head", "err", err)
-		case err != nil:
-		case head != seen:
-			res, err := p.Rollout(ctx)
-			if errors.As(err, &remote) {
-				p.log.Info("nothing to roll out yet: waiting for the first bump", "gitops", head[:7], "image", remote.Image)
-			} else if err != nil {
-				p.log.Error("rollout failed; the previous version keeps serving", "gitops", head[:7], "err", err)
-			} else if res.Changed {
-				p.log.Info("rolled out", "gitops", head[:7], "image", res.Image, "ready", res.Ready.Round(time.Millisecond))
+		case err != nil, head == seen, head == failed && time.Now().Before(retryAt):
+		default:
+			if head != failed {
+				backoff = 0
 			}
-			seen = head
+			res, err := p.Rollout(ctx)
+			switch {
+			case errors.As(err, &remote):
+				p.log.Info("nothing to roll out yet: waiting for the first bump", "gitops", head[:7], "image", remote.Image)
+				seen = head
+			case err != nil && ctx.Err() == nil:
+				backoff = min(max(2*backoff, time.Second), 30*time.Second)
+				failed, retryAt = head, time.Now().Add(backoff)
+				p.log.Error("rollout failed; the previous version keeps serving", "gitops", head[:7], "retry_in", backoff, "err", err)
+			case err == nil:
+				if res.Changed {
+					p.log.Info("rolled out", "gitops", head[:7], "image", res.Image, "ready", res.Ready.Round(time.Millisecond))
+				}
+				seen, failed = head, ""
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -461,7 +477,7 @@ func (p *Pipeline) rollout(ctx context.Context) (*rollout.Rollout, error) {
 		Addr: p.s.LocalAddr, Dir: p.s.LocalDir("rollout"), Logger: p.log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w; %s moves it", p.s.Environment, err, p.s.LocalAddrVar())
 	}
 	p.ro = ro
 	return ro, nil

@@ -49,10 +49,11 @@ type EnvStatus struct {
 	GitopsURL    string    `json:"gitopsURL,omitempty"`
 	GitopsTime   time.Time `json:"gitopsTime,omitzero"`
 	GitopsError  string    `json:"gitopsError,omitempty"`
-	// ImageFound says whether the registry holds Image; ImageError why it
-	// could not tell.
-	ImageFound bool   `json:"imageFound"`
-	ImageError string `json:"imageError,omitempty"`
+	// ImageFound says the registry holds Image, ImageMissing that it
+	// answered it does not; ImageError says why, or why it could not tell.
+	ImageFound   bool   `json:"imageFound"`
+	ImageMissing bool   `json:"imageMissing,omitempty"`
+	ImageError   string `json:"imageError,omitempty"`
 	// ImageNote says why the registry was not asked.
 	ImageNote string `json:"imageNote,omitempty"`
 	// URL is where /version was asked; Live the commit it reported, running
@@ -144,7 +145,7 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 			// The template's public image, before the first local deploy.
 			st.ImageNote = "not checked: the local loop uses its own registry only"
 		case err != nil:
-			st.ImageError = err.Error()
+			st.ImageError, st.ImageMissing = err.Error(), errors.Is(err, ErrImageMissing)
 		default:
 			st.ImageFound = true
 		}
@@ -192,11 +193,12 @@ func verdict(st EnvStatus, settle time.Duration, now time.Time) (string, string)
 		return Unreachable, "service: " + st.LiveError
 	case st.SourceCommit == "":
 		return Unknown, "the manifest records no source commit to compare with"
-	case st.Live == st.SourceCommit && !st.ImageFound && st.ImageError != "":
+	case st.Live == st.SourceCommit && st.ImageError != "":
 		return InSync, "the manifest's commit answers; but " + st.ImageError
 	case st.Live == st.SourceCommit:
 		return InSync, "the manifest's commit answers"
-	case !st.ImageFound && st.ImageError != "":
+	case st.ImageMissing:
+		// Nothing can ever pull what git asks for.
 		return Drifted, fmt.Sprintf("%s answers instead of %s, and %s", short(st.Live), short(st.SourceCommit), st.ImageError)
 	}
 	if a := st.Argo; a != nil && (a.Sync == "OutOfSync" || a.Health == "Progressing" || a.Operation == "Running") {

@@ -29,7 +29,15 @@ func TestVerdict(t *testing.T) {
 			s.GitopsTime = now.Add(-time.Minute)
 			s.Argo = &argocd.AppStatus{Sync: "Synced", Health: "Healthy"}
 		}), Drifted, "git has deployed"},
-		{"another commit, and git's image is gone", with(func(s *EnvStatus) { s.Live = b; s.ImageFound = false; s.ImageError = "image x is not in its registry" }), Drifted, "not in its registry"},
+		{"another commit, and git's image is gone", with(func(s *EnvStatus) {
+			s.Live = b
+			s.ImageFound, s.ImageMissing, s.ImageError = false, true, "image x is not in its registry"
+		}), Drifted, "not in its registry"},
+		{"another commit, bumped a minute ago, registry login refused", with(func(s *EnvStatus) {
+			s.Live = b
+			s.GitopsTime = now.Add(-time.Minute)
+			s.ImageFound, s.ImageError = false, "check image x in ghcr.io: registry answered 401 Unauthorized"
+		}), Deploying, "less than VERIFY_TIMEOUT"},
 		{"the service does not answer", with(func(s *EnvStatus) { s.LiveError = "connection refused" }), Unreachable, "connection refused"},
 		{"the gitops repository does not answer", with(func(s *EnvStatus) { s.GitopsError = "401" }), Unreachable, "gitops: 401"},
 		{"no address to ask", with(func(s *EnvStatus) { s.URL = "" }), Unknown, "no address"},

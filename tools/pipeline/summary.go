@@ -103,7 +103,7 @@ func (s Summary) Failed() (Stage, bool) {
 // side show it.
 func (s Summary) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s\n", s.Version, s.scope(), s.Why)
+	fmt.Fprintf(&b, "%s: %s\n", strings.TrimSpace(s.Version+" "+s.scope()), s.Why)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "STAGE\tRESULT\tSTART\tEND\tTIME\tDETAIL\n")
 	for _, st := range s.Stages {
@@ -240,7 +240,8 @@ func appendFile(path, text string) error {
 
 // Outputs are the step outputs `mage ci` gives the rest of its GitHub
 // Actions job ($GITHUB_OUTPUT), such as the digest an attestation step
-// signs: deploy (true or false), and once pushed image (the repository,
+// signs: deploy (true or false), commit (the source commit), and once
+// pushed image (the repository,
 // without tag or digest), digest (sha256:...) and ref (the whole
 // reference), and live (true when verify saw the commit).
 func (s Summary) Outputs() map[string]string {

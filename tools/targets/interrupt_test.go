@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
 )
 
 // TestInterrupt guards the long-running targets against the way a user
@@ -30,6 +32,7 @@ func TestInterrupt(t *testing.T) {
 		t.Skip("runs the mage targets as processes")
 	}
 	root := inputs.Need(t, inputs.Targets)
+	targets := magebin.Compile(t, root)
 	port := func() string {
 		p, err := loopback.FreePort()
 		if err != nil {
@@ -59,9 +62,9 @@ func TestInterrupt(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			cmd := exec.Command("go", "tool", "mage", tt.target)
+			cmd := exec.Command(targets, tt.target)
 			cmd.Dir = root
-			cmd.Env = os.Environ()
+			cmd.Env = config.Without(os.Environ())
 			for k, v := range env {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}

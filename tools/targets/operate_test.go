@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
 )
 
 // TestOperateTargets runs status, promote and rollback as a user types
@@ -23,6 +25,7 @@ func TestOperateTargets(t *testing.T) {
 		t.Skip("runs the mage targets as processes")
 	}
 	root := inputs.Need(t, inputs.Targets)
+	targets := magebin.Compile(t, root)
 	addr := func() string {
 		p, err := loopback.FreePort()
 		if err != nil {
@@ -33,9 +36,9 @@ func TestOperateTargets(t *testing.T) {
 	state := t.TempDir()
 	base := []string{"PIPELINE_STATE_DIR=" + state, "LOCAL_ADDR=" + addr(), "LOCAL_ADDR_PRODUCTION=" + addr(), "LOCAL_REGISTRY_ADDR=" + addr()}
 	mage := func(env []string, args ...string) (stdout, stderr string, code int) {
-		cmd := exec.Command("go", append([]string{"tool", "mage"}, args...)...)
+		cmd := exec.Command(targets, args...)
 		cmd.Dir = root
-		cmd.Env = append(append(os.Environ(), base...), env...)
+		cmd.Env = append(append(config.Without(os.Environ()), base...), env...)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		err := cmd.Run()

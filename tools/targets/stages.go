@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 )
@@ -26,7 +27,9 @@ func Publish(ctx context.Context, e Env) error {
 	return nil
 }
 
-// Bump points the gitops manifest at image, an image its registry holds.
+// Bump points the gitops manifest at image, an image its registry holds,
+// recording the commit the image says it was built from (its
+// org.opencontainers.image.revision annotation), else HEAD's.
 func Bump(ctx context.Context, e Env, image string) error {
 	s, info, err := e.load(ctx)
 	if err != nil {
@@ -37,10 +40,20 @@ func Bump(ctx context.Context, e Env, image string) error {
 			return err
 		}
 	}
-	p := pipeline.New(s, e.log())
+	log := e.log()
+	p := pipeline.New(s, log)
 	defer p.Close(context.WithoutCancel(ctx))
 	if err := p.CheckImage(ctx, image); err != nil {
 		return err
+	}
+	switch rev, err := p.ImageRevision(ctx, image); {
+	case err != nil:
+		return err
+	case rev == "":
+		log.Warn("the image does not say which commit it was built from: recording HEAD's", "commit", info.Commit)
+	case rev != info.Commit:
+		log.Info("the image was built from another commit than HEAD: recording the image's", "image_commit", rev, "head", info.Commit)
+		info = buildinfo.Info{Commit: rev, Version: rev[:min(7, len(rev))]}
 	}
 	res, err := p.Bump(ctx, image, info)
 	if err != nil {

@@ -18,12 +18,12 @@ func Test(ctx context.Context, e Env) error {
 }
 
 // gateOptions are the gate's options for this environment: the tests run
-// without any of the pipeline's secrets.
+// without any of the pipeline's settings and secrets.
 func (e Env) gateOptions() gate.Options {
 	run, _ := e.Lookup("TEST_RUN")
 	return gate.Options{
 		Root: e.Root, Short: e.flag("TEST_SHORT"), Run: run, Full: e.flag("TEST_FULL"),
-		Env:    gate.Environ(e.Environ, config.SecretNames()),
+		Env:    gate.Environ(config.Without(e.Environ), config.SecretNames()),
 		Stdout: e.Stdout, Stderr: e.Stderr,
 	}
 }

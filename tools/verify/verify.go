@@ -26,7 +26,7 @@ const (
 
 // ErrNoURL is returned when Options.URL is empty.
 var ErrNoURL = errors.New("no service URL to verify: set VERIFY_URL to the base URL of the running service " +
-	"(its /version endpoint is polled), or use the local loop (no KO_DOCKER_REPO and no GITOPS_REPO), " +
+	"(its /version endpoint is polled), or use the local loop (GITOPS_REPO unset), " +
 	"which runs the service itself")
 
 // Options says what to wait for and where.

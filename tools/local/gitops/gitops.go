@@ -1,4 +1,4 @@
-// Package localgitops keeps the local loop's gitops repository: a bare git
+// Package gitops keeps the local loop's gitops repository: a bare git
 // repository in the state directory, seeded from the gitops/ folder of this
 // repository, which bumps push to and the local rollout reads, as Argo CD
 // reads the real one.

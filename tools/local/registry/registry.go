@@ -1,4 +1,4 @@
-// Package localregistry serves an OCI registry on a loopback address with its
+// Package registry serves an OCI registry on a loopback address with its
 // storage kept in a directory, so that separate commands (publish, bump, the
 // local rollout) see each other's pushes.
 //

@@ -90,7 +90,7 @@ func Start(ctx context.Context, opts Options) (*Rollout, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s for the local rollout: %w (is another `mage local` or `mage ci` running? stop it, or set LOCAL_ADDR to a free address)", opts.Addr, err)
+		return nil, fmt.Errorf("listen on %s for the local rollout: %w (is another `mage local` or `mage ci` running? stop it, or move this rollout to a free address)", opts.Addr, err)
 	}
 	r := &Rollout{opts: opts, log: log, ln: ln}
 	proxy := &httputil.ReverseProxy{

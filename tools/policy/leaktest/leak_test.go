@@ -28,6 +28,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
 )
 
 // Sentinel secrets. They look like the real thing so that any code that
@@ -98,7 +99,7 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 	defer refusing.Close()
 	argo := httptest.NewServer(argoServer())
 	defer argo.Close()
-	live := httptest.NewServer(liveService(headCommit(t, root)))
+	live := httptest.NewServer(liveService(headCommit(t, root.dir)))
 	defer live.Close()
 
 	// The settings of a run where everything works; each case breaks one.
@@ -195,14 +196,15 @@ func encodings(s string) []string {
 	}
 }
 
-// mage runs `go tool mage args...` in root with env as the pipeline's
-// settings, and returns stdout and stderr together.
-func mage(t *testing.T, root string, env map[string]string, args ...string) (string, error) {
+// mage runs the targets (`go tool mage args...`, compiled) in the
+// repository with env as the pipeline's settings, and returns stdout and
+// stderr together.
+func mage(t *testing.T, root repo, env map[string]string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage"}, args...)...)
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, root.targets, args...)
+	cmd.Dir = root.dir
 	cmd.Env = environ(env)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -220,15 +222,7 @@ func mage(t *testing.T, root string, env map[string]string, args ...string) (str
 // environ is this process's environment without any of the pipeline's
 // settings (a developer's or the CI runner's), plus env.
 func environ(env map[string]string) []string {
-	s, _ := config.Load(func(string) (string, bool) { return "", false }, "")
-	var out []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if _, ok := s.Var(name); ok {
-			continue
-		}
-		out = append(out, kv)
-	}
+	out := config.Without(os.Environ())
 	for k, v := range env {
 		out = append(out, k+"="+v)
 	}
@@ -236,7 +230,7 @@ func environ(env map[string]string) []string {
 }
 
 // listTargets returns the names `go tool mage -l` lists.
-func listTargets(t *testing.T, root string) []string {
+func listTargets(t *testing.T, root repo) []string {
 	t.Helper()
 	out, err := mage(t, root, nil, "-l")
 	if err != nil {
@@ -300,12 +294,18 @@ func headCommit(t *testing.T, root string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// repoRoot is the repository root: the targets run here are built from the
-// magefile and tools/. What they build and publish is the stand-in service
-// (koConfig), so that a change to the service does not rerun this test.
-func repoRoot(t *testing.T) string {
+// repo is the repository the targets run in, and the targets compiled.
+type repo struct {
+	dir, targets string
+}
+
+// repoRoot is the repository root, with its magefile compiled: the targets
+// run here are built from the working tree, so these tests run again when
+// the magefile or the tools change.
+func repoRoot(t *testing.T) repo {
 	t.Helper()
-	return inputs.Need(t, inputs.Targets)
+	dir := inputs.Need(t, inputs.Targets)
+	return repo{dir: dir, targets: magebin.Compile(t, dir)}
 }
 
 // koConfig writes build settings (KO_CONFIG_PATH) that make the targets
