@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 func TestParseWrk(t *testing.T) {
@@ -188,4 +190,22 @@ func near(a, b float64) bool {
 		d = -d
 	}
 	return d <= 1e-9*max(1, b)
+}
+
+// TestRunBumpSmoke runs the bump part against its Contents-API server: the
+// happy-path calls and the race of concurrent bumps, with the settings a
+// user's bump would get (a token shaped like a real one).
+func TestRunBumpSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs bumps against a loopback server (a few seconds)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Root: inputs.Need(t, inputs.Gitops), Parts: []string{Bump}})
+	if err != nil {
+		t.Fatalf("Run(bump): %v", err)
+	}
+	if len(rep.Measures) == 0 || !strings.Contains(rep.Text(), bumpGroup) {
+		t.Errorf("Run(bump) measured nothing:\n%s", rep.Text())
+	}
 }

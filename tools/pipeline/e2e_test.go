@@ -88,6 +88,9 @@ func TestLocalLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service: skipped with -short")
 	}
+	// Its own clone, ports and state: it runs beside the others, which
+	// spend most of their time waiting for builds and rollouts.
+	t.Parallel()
 	ctx := context.Background()
 	root := clone(t)
 	s := localSettings(t, root)

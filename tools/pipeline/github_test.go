@@ -126,6 +126,7 @@ func TestGitHubMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service: skipped with -short")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	root := clone(t)
 	info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})

@@ -167,6 +167,7 @@ func TestEnvironmentsLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service: skipped with -short")
 	}
+	t.Parallel()
 	root := clone(t)
 	staging, production := freeAddr(t), freeAddr(t)
 	env := map[string]string{
@@ -254,8 +255,10 @@ func TestEnvironmentsProduction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service: skipped with -short")
 	}
+	t.Parallel()
 	for _, backend := range []string{"contents-api", "git"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			root := clone(t)
 			env := map[string]string{
@@ -372,6 +375,7 @@ func TestLocalRetriesFailedRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service: skipped with -short")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	root := clone(t)
 	regAddr, addr := freeAddr(t), freeAddr(t)

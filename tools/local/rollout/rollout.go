@@ -205,6 +205,22 @@ type instance struct {
 	err   error // set before done closes
 }
 
+// start starts the command newCmd makes, trying again while the binary is
+// "text file busy": a process forked elsewhere in this program (another
+// environment's rollout, a build) while the binary was being written holds
+// it open until its own exec, for a moment (golang/go#22315; cmd/go retries
+// the same way). A Cmd starts once, so each try makes a new one.
+func start(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		cmd := newCmd()
+		err := cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || wait > time.Second {
+			return cmd, err
+		}
+		time.Sleep(wait)
+	}
+}
+
 func (r *Rollout) launch(spec Spec, bin string, imageEnv []string) (*instance, error) {
 	port, err := loopback.FreePort()
 	if err != nil {
@@ -220,16 +236,19 @@ func (r *Rollout) launch(spec Spec, bin string, imageEnv []string) (*instance, e
 	}
 	// The process is not bound to ctx: it must outlive the Apply call and is
 	// stopped by the next Apply or by Close, with SIGTERM so it drains.
-	cmd := exec.Command(bin, spec.Args...)
-	// As in a container, the manifest's env overrides the image's; the
-	// port is chosen here because versions overlap during a rollout.
-	cmd.Env = append(append(append([]string{}, imageEnv...), spec.Env...), fmt.Sprintf("PORT=%d", port), "SHUTDOWN_DRAIN=0s")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Dir = r.opts.Dir
-	// Pdeathsig stops the service when the rolling-out process dies without
-	// cleaning up, so a crashed `mage ci` leaves no stray servers behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	cmd, err := start(func() *exec.Cmd {
+		cmd := exec.Command(bin, spec.Args...)
+		// As in a container, the manifest's env overrides the image's; the
+		// port is chosen here because versions overlap during a rollout.
+		cmd.Env = append(append(append([]string{}, imageEnv...), spec.Env...), fmt.Sprintf("PORT=%d", port), "SHUTDOWN_DRAIN=0s")
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.Dir = r.opts.Dir
+		// Pdeathsig stops the service when the rolling-out process dies
+		// without cleaning up, so a crashed `mage ci` leaves no stray servers.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+		return cmd
+	})
+	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.Image, err)
 	}
