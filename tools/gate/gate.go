@@ -48,6 +48,9 @@ type Options struct {
 	// Env is the environment of the go commands, without secrets (see
 	// Environ). Nil means Environ(os.Environ(), nil).
 	Env []string
+	// Timings is a file that keeps how long each package's tests took, so
+	// that the next run starts the slowest first; empty keeps none.
+	Timings string
 	// Stdout receives one line per package and the summary; Stderr the go
 	// command's own messages.
 	Stdout, Stderr io.Writer
@@ -113,9 +116,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	var vetErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { vetErr = vet(ctx, opts, patterns) })
+	times := readTimings(opts.Timings)
 	var testErr error
-	res.Packages, testErr = test(ctx, opts, patterns)
+	res.Packages, testErr = test(ctx, opts, append(times.first(opts.Root), patterns...))
 	wg.Wait()
+	// Only a faster next run depends on it: a failure to write is no
+	// failure of the gate.
+	_ = times.record(opts.Timings, res.Packages)
 	res.End = time.Now()
 	return res, errors.Join(vetErr, testErr)
 }

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/gate"
@@ -17,13 +18,23 @@ func Test(ctx context.Context, e Env) error {
 	return err
 }
 
+// cacheDir is the user's cache directory (XDG_CACHE_HOME, else
+// ~/.cache), where what speeds up the next run is kept across clones.
+func (e Env) cacheDir() string {
+	if dir, ok := e.Lookup("XDG_CACHE_HOME"); ok && filepath.IsAbs(dir) {
+		return dir
+	}
+	return filepath.Join(e.Home, ".cache")
+}
+
 // gateOptions are the gate's options for this environment: the tests run
 // without any of the pipeline's settings and secrets.
 func (e Env) gateOptions() gate.Options {
 	run, _ := e.Lookup("TEST_RUN")
 	return gate.Options{
 		Root: e.Root, Short: e.flag("TEST_SHORT"), Run: run, Full: e.flag("TEST_FULL"),
-		Env:    gate.Environ(config.Without(e.Environ), config.SecretNames()),
-		Stdout: e.Stdout, Stderr: e.Stderr,
+		Env:     gate.Environ(config.Without(e.Environ), config.SecretNames()),
+		Timings: filepath.Join(e.cacheDir(), "platform-demo", "gate-timings.json"),
+		Stdout:  e.Stdout, Stderr: e.Stderr,
 	}
 }
