@@ -6,9 +6,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
 )
 
@@ -106,6 +108,46 @@ func TestVerifyLocal(t *testing.T) {
 	s := load(t, map[string]string{"LOCAL_ADDR": closedAddr(t)})
 	r := run(t, doctor.Options{Settings: s, HTTPClient: httpClient}, doctor.CheckVerify)
 	want(t, r, doctor.CheckVerify, doctor.OK, []string{"local mode: nothing live on", "ci serves the local rollout there"}, nil)
+}
+
+// Every environment's service is asked, each on its own row: a
+// production that does not answer is a failure even when staging is live,
+// and its fix names the variable that sets its URL.
+func TestVerifyEveryEnvironment(t *testing.T) {
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.WriteString(w, `{"version":"77b10fa","commit":"77b10fa9cd12d563820e1230a4fdceccfb199718"}`)
+	}))
+	defer live.Close()
+	root := t.TempDir()
+	envs := "environments:\n  - name: staging\n    path: manifests/app/00-deployment.yaml\n  - name: production\n    path: manifests/app-production/00-deployment.yaml\n"
+	if err := os.MkdirAll(filepath.Join(root, "gitops"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, config.EnvironmentsFile), []byte(envs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"GITOPS_REPO": gitopsRepo, "PIPELINE_STATE_DIR": t.TempDir(),
+		"VERIFY_URL": live.URL, "VERIFY_URL_PRODUCTION": closedURL(t),
+	}
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, doctor.Options{Settings: s, HTTPClient: httpClient, Timeout: 500 * time.Millisecond}, doctor.CheckVerify)
+	if len(r.Rows) != 2 {
+		t.Fatalf("%d rows, want one per environment:\n%s", len(r.Rows), r.Text())
+	}
+	staging, production := r.Rows[0], r.Rows[1]
+	if staging.Status != doctor.OK || !strings.HasPrefix(staging.Found, "staging: ") || !strings.Contains(staging.Found, "runs commit 77b10fa9") {
+		t.Errorf("staging row = %s %q", staging.Status, staging.Found)
+	}
+	if production.Status != doctor.Fail || !strings.HasPrefix(production.Found, "production: ") || !strings.Contains(production.Found, "connection refused") {
+		t.Errorf("production row = %s %q", production.Status, production.Found)
+	}
+	if !strings.Contains(production.Fix, "check VERIFY_URL_PRODUCTION") {
+		t.Errorf("production fix = %q, want it to name VERIFY_URL_PRODUCTION", production.Fix)
+	}
 }
 
 func TestArgoCD(t *testing.T) {

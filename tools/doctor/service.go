@@ -5,37 +5,70 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
+	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// verify asks the live service which commit it runs.
+// verify asks the live service of every environment which commit it
+// runs, all environments at once: one row each.
 func (d *doctor) verify(ctx context.Context) []Row {
-	row := Row{Check: CheckVerify}
-	target := d.s.VerifyURL
+	envs := d.s.Environments
+	if len(envs) == 0 {
+		return []Row{d.verifyIn(ctx, d.s, "")}
+	}
+	rows := make([]Row, len(envs))
+	var wg sync.WaitGroup
+	for i, e := range envs {
+		s, err := d.s.In(e.Name)
+		if err != nil {
+			rows[i] = Row{Check: CheckVerify, Status: Fail, Found: err.Error()}
+			continue
+		}
+		prefix := ""
+		if len(envs) > 1 {
+			prefix = e.Name + ": "
+		}
+		wg.Go(func() { rows[i] = d.verifyIn(ctx, s, prefix) })
+	}
+	wg.Wait()
+	return rows
+}
+
+// verifyIn asks one environment's service which commit it runs; prefix
+// names the environment when there are several.
+func (d *doctor) verifyIn(ctx context.Context, s config.Settings, prefix string) (row Row) {
+	row.Check = CheckVerify
+	defer func() { row.Found = prefix + row.Found }()
+	urlVar := s.VarFor("VERIFY_URL")
+	target := s.VerifyURL
 	if target == "" {
-		if !d.s.LocalGitops() {
-			row.Found = "not set: verify is skipped (set VERIFY_URL when the service is reachable from where ci runs)"
-			return []Row{row}
+		if !s.LocalGitops() {
+			row.Found = fmt.Sprintf("not set: verify is skipped (set %s when the service is reachable from where ci runs)", urlVar)
+			return row
 		}
 		// The local loop serves the live version on LOCAL_ADDR.
-		target = "http://" + d.s.LocalAddr
+		target = "http://" + s.LocalAddr
 		v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
 		switch {
 		case err == nil:
 			row.Found = fmt.Sprintf("local mode: %s runs commit %s (version %s)", target, v.Commit, v.Version)
 		case errors.Is(err, syscall.ECONNREFUSED):
-			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; ci serves the local rollout there", d.s.LocalAddr)
+			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; promote serves the local rollout there", s.LocalAddr)
+			if s.FirstEnvironment() {
+				row.Found = fmt.Sprintf("local mode: nothing live on %s yet; ci serves the local rollout there", s.LocalAddr)
+			}
 		default:
 			row.Status = Warn
 			row.Found = fmt.Sprintf("local mode: %s does not answer as the service: %s", target, d.cause(err))
-			row.Fix = "stop what serves LOCAL_ADDR, or set LOCAL_ADDR to a free loopback address"
+			row.Fix = fmt.Sprintf("stop what serves %s, or set %s to a free loopback address", s.LocalAddr, s.LocalAddrVar())
 		}
-		return []Row{row}
+		return row
 	}
 	shown := forge.Display(target)
 	v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
@@ -51,11 +84,11 @@ func (d *doctor) verify(ctx context.Context) []Row {
 			msg = d.cause(err)
 		}
 		row.Found = fmt.Sprintf("%s/version: %s", strings.TrimRight(shown, "/"), msg)
-		row.Fix = "check VERIFY_URL and that the service is reachable from this machine (a GitHub-hosted runner cannot reach a LAN address)"
-		return []Row{row}
+		row.Fix = fmt.Sprintf("check %s and that the service is reachable from this machine (a GitHub-hosted runner cannot reach a LAN address)", urlVar)
+		return row
 	}
 	row.Found = fmt.Sprintf("%s runs commit %s (version %s)", shown, v.Commit, v.Version)
-	return []Row{row}
+	return row
 }
 
 // argo checks the optional Argo CD refresh: server reachable, token

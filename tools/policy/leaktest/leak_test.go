@@ -104,22 +104,25 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 
 	// The settings of a run where everything works; each case breaks one.
 	base := map[string]string{
-		"GITOPS_REPO":        gitopsRepo,
-		"GITOPS_TOKEN":       gitopsToken,
-		"GITHUB_API_URL":     gh.URL,
-		"KO_DOCKER_REPO":     strings.TrimPrefix(accepting.URL, "http://") + "/platform-demo",
-		"REGISTRY_USERNAME":  registryUser,
-		"REGISTRY_PASSWORD":  registryPassword,
-		"PUBLISH_BASE":       "local",
-		"KO_CONFIG_PATH":     koConfig(t),
-		"ARGOCD_SERVER":      argo.URL,
-		"ARGOCD_APP":         "platform-demo",
-		"ARGOCD_AUTH_TOKEN":  argoToken,
-		"VERIFY_URL":         live.URL,
-		"VERIFY_CONSECUTIVE": "1",
-		"VERIFY_TIMEOUT":     "2s",
-		"VERIFY_INTERVAL":    "200ms",
-		"PIPELINE_STATE_DIR": t.TempDir(),
+		"GITOPS_REPO":       gitopsRepo,
+		"GITOPS_TOKEN":      gitopsToken,
+		"GITHUB_API_URL":    gh.URL,
+		"KO_DOCKER_REPO":    strings.TrimPrefix(accepting.URL, "http://") + "/platform-demo",
+		"REGISTRY_USERNAME": registryUser,
+		"REGISTRY_PASSWORD": registryPassword,
+		"PUBLISH_BASE":      "local",
+		"KO_CONFIG_PATH":    koConfig(t),
+		"ARGOCD_SERVER":     argo.URL,
+		"ARGOCD_APP":        "platform-demo",
+		"ARGOCD_AUTH_TOKEN": argoToken,
+		"VERIFY_URL":        live.URL,
+		// doctor asks every environment of gitops/environments.yaml; on
+		// loopback, never the cluster address the file names.
+		"VERIFY_URL_PRODUCTION": live.URL,
+		"VERIFY_CONSECUTIVE":    "1",
+		"VERIFY_TIMEOUT":        "2s",
+		"VERIFY_INTERVAL":       "200ms",
+		"PIPELINE_STATE_DIR":    t.TempDir(),
 	}
 	refusingRepo := strings.TrimPrefix(refusing.URL, "http://") + "/platform-demo"
 	image := pushImage(t, strings.TrimPrefix(accepting.URL, "http://"))
@@ -136,7 +139,7 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 			name: "doctor with everything rejected", args: []string{"doctor"},
 			env: map[string]string{
 				"GITOPS_TOKEN": wrongGitopsToken, "KO_DOCKER_REPO": refusingRepo,
-				"VERIFY_URL": closedURL(t), "ARGOCD_AUTH_TOKEN": wrongArgoToken,
+				"VERIFY_URL": closedURL(t), "VERIFY_URL_PRODUCTION": closedURL(t), "ARGOCD_AUTH_TOKEN": wrongArgoToken,
 			},
 		},
 		{name: "doctor with a token ending in a newline", args: []string{"doctor"}, env: map[string]string{"GITOPS_TOKEN": gitopsToken + "\n"}},
