@@ -190,6 +190,19 @@ func TestCacheFollowsInputs(t *testing.T) {
 			ran:    []string{policy}},
 		{name: "an unrelated change reruns neither",
 			change: func() { write(t, root, "README.md", "changed\n") }},
+		{name: "a clone elsewhere reruns only what reads its own files by time",
+			// The service's test opens its sources, which Go's cache tracks
+			// by modification time, new in a copy; the others' results
+			// carry over, since neither the digests nor the test binaries
+			// (-trimpath) depend on where the clone is.
+			change: func() {
+				elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+				if err := os.CopyFS(elsewhere, os.DirFS(root)); err != nil {
+					t.Fatal(err)
+				}
+				root = elsewhere
+			},
+			ran: []string{svc}},
 		{name: "TEST_FULL reruns everything", full: true, ran: []string{svc, policy, unrelated, secrets}},
 	}
 	for _, st := range steps {

@@ -5,7 +5,9 @@
 // from Go's test cache: it passes -trimpath, so that a result does not
 // depend on where the clone is, and the content digests of the repository
 // files tests read outside their module (tools/internal/inputs), so that a
-// result cached against other files is never reused. Full reruns every test.
+// result cached against other files is never reused; it hashes those files
+// again after the run and drops the test cache if they changed meanwhile.
+// Full reruns every test.
 //
 // The go processes of the gate never see the pipeline's secrets: Environ
 // removes them from the environment it is given.
@@ -232,6 +234,9 @@ func test(ctx context.Context, opts Options, patterns []string) ([]Package, erro
 	}
 	pkgs := report(stdout, opts.Stdout)
 	err = cmd.Wait()
+	if err := recheck(ctx, opts, digests); err != nil {
+		return pkgs, err
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return pkgs, ctx.Err()
@@ -248,6 +253,29 @@ func test(ctx context.Context, opts Options, patterns []string) ([]Package, erro
 		return pkgs, fmt.Errorf("go test: %w", err)
 	}
 	return pkgs, nil
+}
+
+// recheck hashes the input sets again after the tests ran. A set that
+// changed meanwhile may have been read by a test whose result Go cached
+// under the set's earlier digest; were the files put back, that result
+// would be served for them. So the test cache is dropped (`go clean
+// -testcache`, the only way the go command offers) and the run fails.
+func recheck(ctx context.Context, opts Options, digests []string) error {
+	changed, err := inputs.Changed(opts.Root, digests)
+	if err != nil {
+		return fmt.Errorf("hash the test inputs again: %w", err)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	clean := exec.CommandContext(ctx, "go", "clean", "-testcache")
+	clean.Dir, clean.Env = opts.Root, opts.Env
+	if out, err := clean.CombinedOutput(); err != nil {
+		return fmt.Errorf("files of %s changed while the tests ran, and go clean -testcache failed: %v: %s",
+			strings.Join(changed, ", "), err, bytes.TrimSpace(out))
+	}
+	return fmt.Errorf("files of %s changed while the tests ran: the test cache was cleared, so that no result is kept for files the test did not see; run the tests again",
+		strings.Join(changed, ", "))
 }
 
 // event is one line of `go test -json` (test2json) output.

@@ -13,8 +13,11 @@
 // environment variable. A test declares what it depends on with Need, which
 // reads those variables, so Go's cache keys the result on the files'
 // content: a change to gitops/ reruns the tests that need Gitops, and an
-// unrelated change reruns none of them. Run without the gate (a plain `go
-// test`), Need computes the digests itself and marks the result as one the
+// unrelated change reruns none of them. Need reads nothing else, neither the
+// files nor where the clone is, so a result carries over to another clone of
+// the same content (the gate builds with -trimpath for the same reason); the
+// gate hashes the sets again after the run, in case a file changed under it.
+// Run without the gate (a plain `go test`), Need marks the result as one the
 // cache must not keep, so it is never stale either way.
 package inputs
 
@@ -29,6 +32,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -142,14 +146,19 @@ func Env(root string) ([]string, error) {
 }
 
 // Root returns the repository root: the nearest directory above the working
-// directory (a test's package directory) that holds go.work.
+// directory (a test's package directory) that holds go.work. It looks with
+// system calls that Go's test cache does not see: os.Getwd reads $PWD, and
+// the cache records a variable's value and the path of every file looked
+// at inside the module, so a result would then hold only for the clone at
+// that path. Where the clone is is no input of any test.
 func Root() (string, error) {
-	dir, err := os.Getwd()
+	dir, err := syscall.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(dir, "go.work"), &st) == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
@@ -162,37 +171,46 @@ func Root() (string, error) {
 
 // Need declares that the calling test depends on the files of sets and
 // returns the repository root. With the digests from the gate, the result
-// is cached against the files' content. It fails the test when a file
-// changed between the gate's digest and now, since a result cached under the
-// old digest would then describe other files.
+// is cached against the files' content, and only that: Need reads the
+// variables and no file. Without them, the result is not cached.
 func Need(t testing.TB, sets ...Set) string {
 	t.Helper()
 	root, err := Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	given := true
 	for _, s := range sets {
 		// os.Getenv is what Go's test cache records: the digest becomes part
 		// of this result's key.
-		want := os.Getenv(s.EnvName())
-		if want == "" {
-			given = false
-			continue
+		if os.Getenv(s.EnvName()) == "" {
+			uncacheable(t)
+			break
+		}
+	}
+	return root
+}
+
+// Changed lists the sets whose digest under root is no longer the one in
+// env (NAME=digest, as Env returns them): the files changed after Env read
+// them.
+func Changed(root string, env []string) ([]string, error) {
+	var changed []string
+	for _, s := range All {
+		want := ""
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, s.EnvName()+"="); ok {
+				want = v
+			}
 		}
 		got, err := Digest(root, s)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if got != want {
-			t.Fatalf("test inputs %q changed while the tests ran (%s is %.12s…, the files hash to %.12s…): run the tests again",
-				s.Name, s.EnvName(), want, got)
+			changed = append(changed, s.Name)
 		}
 	}
-	if !given {
-		uncacheable(t)
-	}
-	return root
+	return changed, nil
 }
 
 // uncacheable keeps Go's test cache from storing this result. The go

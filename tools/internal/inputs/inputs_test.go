@@ -3,6 +3,7 @@ package inputs
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -72,5 +73,24 @@ func TestEnv(t *testing.T) {
 	want, _ := Digest(root, Gitops)
 	if env[0] != "PIPELINE_TEST_INPUT_GITOPS="+want {
 		t.Errorf("Env()[0] = %q, want the gitops digest", env[0])
+	}
+}
+
+func TestChanged(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"gitops/a.yaml": "a\n", ".github/workflows/ci.yml": "on: push\n"})
+	env, err := Env(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Changed(root, env); err != nil || len(got) != 0 {
+		t.Fatalf("Changed() before any edit = %v, %v; want none", got, err)
+	}
+	write(t, root, map[string]string{"gitops/a.yaml": "b\n"})
+	if got, err := Changed(root, env); err != nil || !slices.Equal(got, []string{"gitops"}) {
+		t.Errorf("Changed() after editing gitops/ = %v, %v; want [gitops]", got, err)
+	}
+	if got, _ := Changed(root, nil); len(got) != len(All) {
+		t.Errorf("Changed() without digests = %v, want every set", got)
 	}
 }
