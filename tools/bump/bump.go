@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -385,13 +384,11 @@ func CheckCredentials(repo, token string, app *forge.App) error {
 }
 
 // IsGitHubRepo reports whether repo names a GitHub repository ("owner/name")
-// rather than a git URL or a local path (an existing directory wins over the
-// owner/name reading). Image chooses its backend with it.
+// rather than a git URL or a local path. The value alone decides, never what
+// the working directory holds: a relative path is written ./dir/name.
+// Image chooses its backend with it.
 func IsGitHubRepo(repo string) bool {
 	if strings.Contains(repo, ":") || strings.HasPrefix(repo, ".") || strings.HasPrefix(repo, "~") || filepath.IsAbs(repo) {
-		return false
-	}
-	if _, err := os.Stat(repo); err == nil {
 		return false
 	}
 	return ownerName.MatchString(repo)

@@ -144,6 +144,7 @@ func TestIsGitHubRepo(t *testing.T) {
 		{"git@github.com:andrelair-platform/minicloud-gitops.git", false},
 		{"file:///srv/gitops.git", false},
 		{".state/gitops.git", false},
+		{"./srv/gitops", false},
 		{dir, false},
 	}
 	for _, tt := range tests {

@@ -560,11 +560,14 @@ func (s Settings) first() Settings {
 // plain variables (VERIFY_URL), as before there were environments. Without
 // a file, the settings are the one environment.
 func (l *loader) environments(root string, s Settings) []Environment {
-	path := filepath.Join(root, EnvironmentsFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) || root == "" {
-		return []Environment{{Name: DefaultEnvironment, Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
-			VerifyURL: s.VerifyURL, ArgoApp: s.ArgoApp, LocalAddr: s.LocalAddr}}
+	implicit := []Environment{{Name: DefaultEnvironment, Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
+		VerifyURL: s.VerifyURL, ArgoApp: s.ArgoApp, LocalAddr: s.LocalAddr}}
+	if root == "" {
+		return implicit
+	}
+	data, err := os.ReadFile(filepath.Join(root, EnvironmentsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return implicit
 	}
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("read %s: %w", EnvironmentsFile, err))
