@@ -345,6 +345,12 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		LocalAddr:    l.str("LOCAL_ADDR", rollout.DefaultAddr),
 		LocalRuntime: l.str("LOCAL_RUNTIME", "process"),
 	}
+	// A relative state directory is the repository's, wherever the target
+	// runs; and as an absolute path its gitops repository can never read as
+	// a GitHub owner/name.
+	if !filepath.IsAbs(s.StateDir) && root != "" {
+		s.StateDir = filepath.Join(root, s.StateDir)
+	}
 	// The local rollout goes live in milliseconds: poll it faster unless
 	// told otherwise.
 	interval := verify.DefaultInterval

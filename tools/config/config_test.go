@@ -190,3 +190,16 @@ func TestDeploys(t *testing.T) {
 		}
 	}
 }
+
+// A relative state directory is the repository's: its local gitops
+// repository is then an absolute path, which the bump can never take for a
+// GitHub owner/name.
+func TestRelativeStateDir(t *testing.T) {
+	s, err := Load(lookup(map[string]string{"PIPELINE_STATE_DIR": "state"}), "/repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.StateDir != "/repo/state" || s.GitopsTarget() != "/repo/state/gitops.git" || bump.IsGitHubRepo(s.GitopsTarget()) {
+		t.Errorf("state dir %q, gitops target %q (GitHub: %v); want /repo/state and a path", s.StateDir, s.GitopsTarget(), bump.IsGitHubRepo(s.GitopsTarget()))
+	}
+}
