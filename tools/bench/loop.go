@@ -88,6 +88,12 @@ func (b *bencher) loop(ctx context.Context) error {
 	firstM := newMeasure(cloneGroup, "go tool mage ci, wall", UnitSeconds, []float64{seconds(first.wall)}, nil, nil)
 	firstM.Note = fmt.Sprintf("one run; the gate ran %d of the packages", len(first.ran))
 	b.add(firstM)
+	var firstRan []string
+	for _, p := range first.ran {
+		firstRan = append(firstRan, strings.TrimPrefix(p, "github.com/andrelair-platform/platform-demo/"))
+	}
+	slices.Sort(firstRan)
+	b.note("%s: the gate ran the tests of %s; the rest came from the cache", cloneGroup[2:], strings.Join(firstRan, ", "))
 
 	// One untimed round of the floor warms what the first run did not: the
 	// floor's own builds (the tools rows get theirs below).
