@@ -265,6 +265,11 @@ func TestEnviron(t *testing.T) {
 	if s := Stripped(in, []string{"CUSTOM_CREDENTIAL"}); len(s) != 7 || s[0] != "ARGOCD_AUTH_TOKEN" {
 		t.Errorf("Stripped() = %v", s)
 	}
+	// Each `go tool` or `go test` level puts GOROOT/bin in front again.
+	nested := Environ([]string{"PATH=/go/bin:/go/bin:/usr/bin:/go/bin:/bin"}, nil)
+	if want := []string{"PATH=/go/bin:/usr/bin:/bin"}; !slices.Equal(nested, want) {
+		t.Errorf("Environ(nested PATH) = %v, want %v", nested, want)
+	}
 }
 
 func TestPatterns(t *testing.T) {

@@ -367,18 +367,39 @@ var secretSuffixes = []string{"_TOKEN", "_PASSWORD", "_PRIVATE_KEY", "_SECRET", 
 // Environ returns environ without secrets: the variables named in secrets
 // and every variable whose name ends in _TOKEN, _PASSWORD, _SECRET, _KEY
 // or _PRIVATE_KEY (GITHUB_TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN and the
-// like included).
+// like included). PATH keeps the first of each repeated entry: `go tool`
+// and `go test` put GOROOT/bin in front of PATH every time, so its value
+// would say how deeply the gate was started (from a terminal, from `mage
+// bench`), and Go's test cache, which keys a result on the value of every
+// variable the test read, would keep results apart that are the same.
 func Environ(environ, secrets []string) []string {
 	var out []string
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		upper := strings.ToUpper(name)
 		if slices.Contains(secrets, name) || slices.ContainsFunc(secretSuffixes, func(s string) bool { return strings.HasSuffix(upper, s) }) {
 			continue
 		}
+		if name == "PATH" {
+			kv = "PATH=" + dedupPath(value)
+		}
 		out = append(out, kv)
 	}
 	return out
+}
+
+// dedupPath drops the later copies of repeated PATH entries, which no
+// lookup reaches.
+func dedupPath(path string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, dir := range filepath.SplitList(path) {
+		if !seen[dir] {
+			seen[dir] = true
+			out = append(out, dir)
+		}
+	}
+	return strings.Join(out, string(os.PathListSeparator))
 }
 
 // Stripped lists the names Environ removes from environ, sorted, for a
