@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,11 +17,14 @@ import (
 )
 
 // edit is a one-line change the bench makes, again and again, to a copy of
-// the repository: the line of file that line matches becomes replace(n).
+// the repository: the line of file that line matches becomes replace(tag),
+// where tag names the change and the bench run. Each change is new content:
+// Go's test cache holds results for content wherever it was tested, so a
+// change the same as one of an earlier bench run would be served from it.
 type edit struct {
 	file    string
 	line    *regexp.Regexp
-	replace func(n int) string
+	replace func(tag string) string
 }
 
 // serviceEdit changes the default message of the service's /: every test and
@@ -27,8 +32,8 @@ type edit struct {
 var serviceEdit = edit{
 	file: "services/platform-demo/config.go",
 	line: regexp.MustCompile(`(?m)^const defaultMessage = .*$`),
-	replace: func(n int) string {
-		return fmt.Sprintf("const defaultMessage = \"Hello from platform-demo (bench change %d)\"", n)
+	replace: func(tag string) string {
+		return fmt.Sprintf("const defaultMessage = \"Hello from platform-demo (bench change %s)\"", tag)
 	},
 }
 
@@ -37,8 +42,8 @@ var serviceEdit = edit{
 var toolsEdit = edit{
 	file: "tools/verify/verify.go",
 	line: regexp.MustCompile(`(?m)^\tconst next = "check the rollout.*$`),
-	replace: func(n int) string {
-		return fmt.Sprintf("\tconst next = \"check the rollout (did the gitops bump land, did Argo CD sync, does the new pod start?) or raise VERIFY_TIMEOUT (bench change %d)\"", n)
+	replace: func(tag string) string {
+		return fmt.Sprintf("\tconst next = \"check the rollout (did the gitops bump land, did Argo CD sync, does the new pod start?) or raise VERIFY_TIMEOUT (bench change %s)\"", tag)
 	},
 }
 
@@ -50,6 +55,8 @@ const changedFile = "services/platform-demo/config.go"
 type workspace struct {
 	dir string
 	n   int
+	// run tells this bench run's changes from another's.
+	run string
 }
 
 // newWorkspace copies the files git knows in root (tracked, and untracked but
@@ -74,7 +81,9 @@ func newWorkspace(ctx context.Context, root, dir string) (*workspace, error) {
 			return nil, fmt.Errorf("copy of %s: %s has no line matching %q, which the bench's one-line change edits: update it in tools/bench/workspace.go", root, e.file, e.line)
 		}
 	}
-	w := &workspace{dir: dir}
+	run := make([]byte, 4)
+	rand.Read(run)
+	w := &workspace{dir: dir, run: hex.EncodeToString(run)}
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"},
 		{"add", "-A"},
@@ -101,7 +110,7 @@ func (w *workspace) apply(ctx context.Context, e edit) error {
 	if !e.line.Match(b) {
 		return fmt.Errorf("change %s: no line matching %q; update tools/bench/workspace.go", e.file, e.line)
 	}
-	b = e.line.ReplaceAll(b, []byte(e.replace(w.n)))
+	b = e.line.ReplaceAll(b, []byte(e.replace(fmt.Sprintf("%d of run %s", w.n, w.run))))
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("change %s: %w", e.file, err)
 	}
