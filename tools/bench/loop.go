@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,12 +89,7 @@ func (b *bencher) loop(ctx context.Context) error {
 	firstM := newMeasure(cloneGroup, "go tool mage ci, wall", UnitSeconds, []float64{seconds(first.wall)}, nil, nil)
 	firstM.Note = fmt.Sprintf("one run; the gate ran %d of the packages", len(first.ran))
 	b.add(firstM)
-	var firstRan []string
-	for _, p := range first.ran {
-		firstRan = append(firstRan, strings.TrimPrefix(p, "github.com/andrelair-platform/platform-demo/"))
-	}
-	slices.Sort(firstRan)
-	b.note("%s: the gate ran the tests of %s; the rest came from the cache", cloneGroup[2:], strings.Join(firstRan, ", "))
+	b.note("%s: the gate ran the tests of %s; the rest came from the cache", cloneGroup[2:], strings.Join(shortNames(first.ran), ", "))
 
 	// One untimed round of the floor warms what the first run did not: the
 	// floor's own builds (the tools rows get theirs below).
@@ -157,11 +153,7 @@ func (b *bencher) ciRows(ctx context.Context, ws *workspace, ci *ciProcess, e ed
 	}
 	floorM := newMeasure(group, "floor: go test -race + go build + start", UnitSeconds, floors, nil, nil)
 	wallM := newMeasure(group, "go tool mage ci, wall", UnitSeconds, walls, &floorM, goal)
-	var ran []string
-	for p := range ranSeen {
-		ran = append(ran, strings.TrimPrefix(p, "github.com/andrelair-platform/platform-demo/"))
-	}
-	slices.Sort(ran)
+	ran := shortNames(slices.Collect(maps.Keys(ranSeen)))
 	wallM.Note = "the gate ran the tests of: " + strings.Join(ran, ", ")
 	b.note("%s: the gate ran the tests of %s; the rest came from the cache", group[2:], strings.Join(ran, ", "))
 	b.add(wallM)
@@ -293,4 +285,14 @@ func childMaxRSS() (float64, error) {
 		return 0, err
 	}
 	return float64(ru.Maxrss) * 1024, nil
+}
+
+// shortNames returns the import paths relative to the repository, sorted.
+func shortNames(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, strings.TrimPrefix(p, "github.com/andrelair-platform/platform-demo/"))
+	}
+	slices.Sort(out)
+	return out
 }

@@ -59,10 +59,12 @@ func (d *doctor) verifyIn(ctx context.Context, s config.Settings, prefix string)
 		case err == nil:
 			row.Found = fmt.Sprintf("local mode: %s runs commit %s (version %s)", target, v.Commit, v.Version)
 		case errors.Is(err, syscall.ECONNREFUSED):
-			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; promote serves the local rollout there", s.LocalAddr)
+			// ci deploys the first environment, promote the others.
+			by := "promote"
 			if s.FirstEnvironment() {
-				row.Found = fmt.Sprintf("local mode: nothing live on %s yet; ci serves the local rollout there", s.LocalAddr)
+				by = "ci"
 			}
+			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; %s serves the local rollout there", s.LocalAddr, by)
 		default:
 			row.Status = Warn
 			row.Found = fmt.Sprintf("local mode: %s does not answer as the service: %s", target, d.cause(err))

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
@@ -183,7 +182,7 @@ func TestEnvironmentsLocal(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	// What `mage local` logs, shown when the test fails.
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	local := New(s, slog.New(slog.NewTextHandler(&logs, nil)))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -212,24 +211,6 @@ func TestEnvironmentsLocal(t *testing.T) {
 			return strings.Split(out, "\x00")
 		},
 	})
-}
-
-// syncBuffer is a buffer that goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitServing waits until the local rollout listens on addr.
@@ -394,7 +375,7 @@ func TestLocalRetriesFailedRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveCtx, stop := context.WithCancel(ctx)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	local := New(s, slog.New(slog.NewTextHandler(&logs, nil)))
 	served := make(chan error, 1)
 	go func() { served <- local.Serve(serveCtx, 50*time.Millisecond, func(string, string) {}) }()

@@ -1,7 +1,6 @@
 package targets_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
+	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 )
 
 // TestInterrupt guards the long-running targets against the way a user
@@ -70,7 +69,7 @@ func TestInterrupt(t *testing.T) {
 			}
 			// A process group of its own, as a shell gives a foreground job.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			var out syncBuffer
+			var out syncbuf.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -121,22 +120,4 @@ func waitOK(url string, exited <-chan error, timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a process's stdout and stderr together.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

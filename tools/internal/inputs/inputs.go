@@ -146,24 +146,34 @@ func Env(root string) ([]string, error) {
 }
 
 // Root returns the repository root: the nearest directory above the working
-// directory (a test's package directory) that holds go.work. It looks with
-// system calls that Go's test cache does not see: os.Getwd reads $PWD, and
-// the cache records a variable's value and the path of every file looked
-// at inside the module, so a result would then hold only for the clone at
-// that path. Where the clone is is no input of any test.
+// directory (a test's package directory) that holds go.work.
 func Root() (string, error) {
+	dir, err := above("go.work")
+	if err != nil {
+		return "", fmt.Errorf("%w: run the tests inside the repository", err)
+	}
+	return dir, nil
+}
+
+// above returns the nearest directory at or above the working directory
+// that holds name. It looks with system calls that Go's test cache does not
+// see: os.Getwd reads $PWD, and the cache records a variable's value and the
+// path of every file looked at inside the module, so a result would then
+// hold only for the clone at that path. Where the clone is is no input of
+// any test.
+func above(name string) (string, error) {
 	dir, err := syscall.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		var st syscall.Stat_t
-		if syscall.Stat(filepath.Join(dir, "go.work"), &st) == nil {
+		if syscall.Stat(filepath.Join(dir, name), &st) == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no go.work above the working directory: run the tests inside the repository")
+			return "", fmt.Errorf("no %s above the working directory", name)
 		}
 		dir = parent
 	}
@@ -221,19 +231,9 @@ func Changed(root string, env []string) ([]string, error) {
 // files outside the module changed.
 func uncacheable(t testing.TB) {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := above("go.mod")
 	if err != nil {
 		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
 	}
 	marker := filepath.Join(dir, MarkerFile)
 	if err := os.WriteFile(marker, []byte("written by tests run without the gate's input digests; safe to delete\n"), 0o644); err != nil {

@@ -105,15 +105,7 @@ func TestEnvironments(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := copyTree(t, repoTree(t))
 			tt.change(dir)
-			problems, err := Dir(context.Background(), dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var text []string
-			for _, p := range problems {
-				text = append(text, p.String())
-			}
-			all := strings.Join(text, "\n")
+			problems, all := check(t, dir)
 			if len(tt.want) == 0 && len(problems) > 0 {
 				t.Fatalf("Dir() = %s, want no problems", all)
 			}
@@ -261,6 +253,20 @@ func TestProblemString(t *testing.T) {
 			}
 		})
 	}
+}
+
+// check runs Dir on dir and returns the problems, and their text one a line.
+func check(t *testing.T, dir string) ([]Problem, string) {
+	t.Helper()
+	problems, err := Dir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for _, p := range problems {
+		text = append(text, p.String())
+	}
+	return problems, strings.Join(text, "\n")
 }
 
 func list(problems []Problem) string {

@@ -1,7 +1,6 @@
 package gitopscheck
 
 import (
-	"context"
 	"os"
 	"path"
 	"path/filepath"
@@ -168,15 +167,7 @@ func TestRules(t *testing.T) {
 			for _, c := range tt.changes {
 				edit(t, dir, c.file, c.from, c.to)
 			}
-			problems, err := Dir(context.Background(), dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var text []string
-			for _, p := range problems {
-				text = append(text, p.String())
-			}
-			all := strings.Join(text, "\n")
+			problems, all := check(t, dir)
 			if len(tt.want) == 0 && len(problems) > 0 {
 				t.Fatalf("Dir() = %s\nwant no problems", all)
 			}
@@ -185,7 +176,8 @@ func TestRules(t *testing.T) {
 			}
 			// Every fragment in one problem: the file, the cause and the fix.
 			found := false
-			for _, line := range text {
+			for _, p := range problems {
+				line := p.String()
 				ok := true
 				for _, w := range tt.want {
 					ok = ok && strings.Contains(line, w)
