@@ -1,76 +1,31 @@
 // Command platform-demo is the demo service of the platform: it reports which
-// build runs where, answers probes, exposes Prometheus metrics, and drains
-// gracefully on SIGTERM.
-//
-// Build metadata is injected at link time:
-//
-//	go build -ldflags "-s -w -X main.version=1a2b3c4 -X main.commit=<full sha>"
+// build runs where, on top of the service kit's contract (/version,
+// /healthz, /readyz with drain, /metrics; services/kit).
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
+	"net/http"
 	"os"
-	"os/signal"
-	"runtime/debug"
-	"syscall"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/services/platform-demo/internal/server"
+	"github.com/andrelair-platform/platform-demo/services/kit"
 )
 
-// version and commit are set with -ldflags "-X main.version=... -X main.commit=...".
-var (
-	version = "dev"
-	commit  = "unknown"
-)
+// name is the service's name: its directory under services/, its image and
+// its metrics' prefix.
+const name = "platform-demo"
 
-func main() {
-	if err := run(context.Background(), os.Getenv, os.Stderr); err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("platform-demo failed", "error", err.Error())
-		os.Exit(1)
-	}
-}
+func main() { kit.Main(name, routes) }
 
-// run reads the configuration, then serves until SIGTERM or SIGINT and a
-// graceful shutdown.
-func run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	// Listen for signals before anything else, so that a SIGTERM during
-	// startup drains instead of killing the process.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	// Once draining, a second signal ends the process at once.
-	context.AfterFunc(ctx, stop)
-
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	info, _ := debug.ReadBuildInfo()
-	v, c := buildVersion(version, commit, info)
+// routes registers the service's own endpoints.
+func routes(s *kit.Server, getenv func(string) string) error {
+	cfg := loadConfig(getenv)
 	hostname, err := os.Hostname()
 	if err != nil {
-		logger.Warn("read hostname", "error", err.Error())
 		hostname = "unknown"
 	}
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (set PORT to a free port)", cfg.addr, err)
-	}
-	srv := server.New(server.Options{
-		Version:         v,
-		Commit:          c,
-		Started:         time.Now(),
-		Hostname:        hostname,
-		Message:         cfg.message,
-		Drain:           cfg.drain,
-		ShutdownTimeout: cfg.shutdownTimeout,
-		Logger:          logger,
-	})
-	return srv.Serve(ctx, ln)
+	version, commit := kit.Build()
+	r := &root{version: version, commit: commit, hostname: hostname, message: cfg.message, now: time.Now}
+	s.HandleFunc("/{$}", r.serve, http.StatusOK)
+	return nil
 }

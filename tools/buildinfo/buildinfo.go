@@ -11,13 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/services/kit"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
-// Symbol paths the service declares for link-time stamping.
+// Symbol paths of a service without the kit, which declares its own
+// variables in package main for link-time stamping.
 const (
-	VersionSymbol = "main.version"
-	CommitSymbol  = "main.commit"
+	MainVersionSymbol = "main.version"
+	MainCommitSymbol  = "main.commit"
 )
 
 // Options says where to read build metadata from.
@@ -78,10 +80,14 @@ func Read(ctx context.Context, opts Options) (Info, error) {
 	return info, nil
 }
 
-// LDFlags returns the linker flags that stamp version and commit into the
-// service binary. Every build path (go build, ko) uses this one string.
+// LDFlags returns the linker flags that stamp version and commit into a
+// service binary: the kit's symbols (kit.VersionSymbol, kit.CommitSymbol),
+// and those of package main for a service without the kit; the linker
+// ignores the pair a binary does not have. Every build path (go build, ko)
+// uses this one string.
 func LDFlags(version, commit string) string {
-	return fmt.Sprintf("-s -w -X %s=%s -X %s=%s", VersionSymbol, version, CommitSymbol, commit)
+	return fmt.Sprintf("-s -w -X %s=%s -X %s=%s -X %s=%s -X %s=%s",
+		kit.VersionSymbol, version, kit.CommitSymbol, commit, MainVersionSymbol, version, MainCommitSymbol, commit)
 }
 
 // run runs git on the source repository, as the user would.

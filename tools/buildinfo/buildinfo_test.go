@@ -84,7 +84,10 @@ func TestRead(t *testing.T) {
 
 func TestLDFlags(t *testing.T) {
 	got := LDFlags("77b10fa", "77b10fa9cd12d563820e1230a4fdceccfb199718")
-	want := "-s -w -X main.version=77b10fa -X main.commit=77b10fa9cd12d563820e1230a4fdceccfb199718"
+	want := "-s -w" +
+		" -X github.com/andrelair-platform/platform-demo/services/kit.version=77b10fa" +
+		" -X github.com/andrelair-platform/platform-demo/services/kit.commit=77b10fa9cd12d563820e1230a4fdceccfb199718" +
+		" -X main.version=77b10fa -X main.commit=77b10fa9cd12d563820e1230a4fdceccfb199718"
 	if got != want {
 		t.Errorf("LDFlags() = %q, want %q", got, want)
 	}

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/andrelair-platform/platform-demo/services/kit"
 	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
 )
 
-// Version is the body of the service's /version endpoint.
+// Version is what the service's /version endpoint (kit.Version) says.
 type Version struct {
 	// Version is the short version the build was stamped with.
 	Version string `json:"version"`
@@ -80,13 +81,19 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 	if resp.StatusCode != http.StatusOK {
 		return Version{}, fmt.Errorf("get %s: %s%s", endpoint, resp.Status, excerpt.Of(body))
 	}
-	var v Version
-	if err := json.Unmarshal(body, &v); err != nil {
+	var kv kit.Version
+	if err := json.Unmarshal(body, &kv); err != nil {
 		return Version{}, fmt.Errorf("get %s: answer is not JSON (Content-Type %q%s), so the URL may not be the service itself: %w",
 			endpoint, resp.Header.Get("Content-Type"), excerpt.Of(body), err)
 	}
-	if strings.TrimSpace(v.Commit) == "" {
+	if strings.TrimSpace(kv.Commit) == "" {
 		return Version{}, fmt.Errorf("get %s: answer has no \"commit\"%s", endpoint, excerpt.Of(body))
+	}
+	v := Version{Version: kv.Version, Commit: kv.Commit}
+	if kv.Started != "" {
+		// A service that says since when in another form still answers
+		// its commit, which is what verify needs.
+		v.Started, _ = time.Parse(time.RFC3339, kv.Started)
 	}
 	return v, nil
 }
@@ -110,7 +117,7 @@ func versionURL(baseURL string) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", baseURL)
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + "/version"
+	u.Path = strings.TrimRight(u.Path, "/") + kit.VersionPath
 	u.RawPath = ""
 	return u.String(), nil
 }

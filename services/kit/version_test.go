@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ func TestVersion(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := testOptions()
 			opts.Version, opts.Commit = tt.version, tt.commit
-			got := do(t, New(opts).Handler(), http.MethodGet, "/version")
+			got := do(t, newServer(opts).Handler(), http.MethodGet, "/version")
 			if got.code != http.StatusOK || got.contentType != "application/json" {
 				t.Fatalf("GET /version = %d %q, want 200 application/json", got.code, got.contentType)
 			}

@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"net/http"
@@ -21,7 +21,7 @@ func BenchmarkHandler(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"version":"dev","commit":"unknown"}`))
 	})
-	h := New(testOptions()).Handler()
+	h := newServer(testOptions()).Handler()
 	tests := []struct {
 		name string
 		h    http.Handler

@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"bufio"
@@ -48,7 +48,7 @@ func TestServeDrain(t *testing.T) {
 	opts.Drain = 300 * time.Millisecond
 	opts.ShutdownTimeout = 5 * time.Second
 	opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
-	s := New(opts)
+	s := newServer(opts)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -121,7 +121,7 @@ func TestServeInFlight(t *testing.T) {
 			addr := ln.Addr().String()
 			opts := testOptions()
 			opts.ShutdownTimeout = tt.timeout
-			s := New(opts)
+			s := newServer(opts)
 			entered, release := make(chan struct{}), make(chan struct{})
 			// A request the test holds in flight; the endpoints answer too fast to catch one.
 			s.mux.HandleFunc("GET /slow", func(w http.ResponseWriter, _ *http.Request) {
@@ -186,7 +186,7 @@ func TestServeListenerError(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close()
-	if err := New(testOptions()).Serve(context.Background(), ln); err == nil {
+	if err := newServer(testOptions()).Serve(context.Background(), ln); err == nil {
 		t.Errorf("Serve(closed listener) = nil, want an error")
 	}
 }

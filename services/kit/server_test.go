@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"io"
@@ -11,13 +11,23 @@ import (
 // testOptions are Options with values easy to spot in answers.
 func testOptions() Options {
 	return Options{
-		Version:  "1a2b3c4",
-		Commit:   "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
-		Hostname: "pod-1",
-		Message:  "hello",
-		Now:      func() time.Time { return time.Date(2026, 5, 8, 22, 8, 15, 0, time.UTC) },
-		Started:  time.Date(2026, 5, 9, 0, 0, 0, 0, time.FixedZone("CEST", 2*60*60)),
+		Name:    "hello-world",
+		Version: "1a2b3c4",
+		Commit:  "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+		Started: time.Date(2026, 5, 9, 0, 0, 0, 0, time.FixedZone("CEST", 2*60*60)),
 	}
+}
+
+var helloBody = []byte(`{"hello":"world"}` + "\n")
+
+// newServer is a Server with one endpoint of the service's own, on /, as
+// a service registers them.
+func newServer(opts Options) *Server {
+	s := New(opts)
+	s.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) int {
+		return WriteJSON(w, http.StatusOK, helloBody)
+	})
+	return s
 }
 
 // response is what a test needs to check of an answer.

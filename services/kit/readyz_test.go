@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"net/http"
@@ -16,7 +16,7 @@ func TestReadyz(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(testOptions())
+			s := newServer(testOptions())
 			s.ready.Store(tt.ready)
 			if got := do(t, s.Handler(), http.MethodGet, "/readyz"); got != tt.want {
 				t.Errorf("GET /readyz = %+v, want %+v", got, tt.want)

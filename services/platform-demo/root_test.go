@@ -1,8 +1,9 @@
-package server
+package main
 
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -11,34 +12,32 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestRoot(t *testing.T) {
-	tests := []struct {
-		name   string
-		method string
-	}{
-		{name: "get", method: http.MethodGet},
-		{name: "head", method: http.MethodHead},
+// testRoot is a root with values easy to spot in answers.
+func testRoot() *root {
+	return &root{
+		version: "1a2b3c4", commit: "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+		hostname: "pod-1", message: "hello",
+		now: func() time.Time { return time.Date(2026, 5, 8, 22, 8, 15, 0, time.UTC) },
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := do(t, New(testOptions()).Handler(), tt.method, "/")
-			if got.code != http.StatusOK {
-				t.Fatalf("%s / = %d, want %d", tt.method, got.code, http.StatusOK)
-			}
-			if got.contentType != "application/json" {
-				t.Errorf("%s / Content-Type = %q, want %q", tt.method, got.contentType, "application/json")
-			}
-		})
-	}
+}
+
+// get sends GET / to h and returns the recorder.
+func get(h *root) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.serve(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	return rec
 }
 
 // TestRootBody guards the exact key set of /, which dashboards and the
 // rollout check read.
 func TestRootBody(t *testing.T) {
-	got := do(t, New(testOptions()).Handler(), http.MethodGet, "/")
+	rec := get(testRoot())
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("GET / = %d %q, want 200 application/json", rec.Code, rec.Header().Get("Content-Type"))
+	}
 	var body map[string]string
-	if err := json.Unmarshal([]byte(got.body), &body); err != nil {
-		t.Fatalf("GET / body %q is not a JSON object of strings: %v", got.body, err)
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("GET / body %q is not a JSON object of strings: %v", rec.Body, err)
 	}
 	want := map[string]string{
 		"app":       "platform-demo",
@@ -58,9 +57,8 @@ func TestRootBody(t *testing.T) {
 // in UTC whatever the zone of the clock.
 func TestRootNow(t *testing.T) {
 	var clock atomic.Pointer[time.Time]
-	opts := testOptions()
-	opts.Now = func() time.Time { return *clock.Load() }
-	h := New(opts).Handler()
+	h := testRoot()
+	h.now = func() time.Time { return *clock.Load() }
 	paris := time.FixedZone("CEST", 2*60*60)
 
 	tests := []struct {
@@ -78,7 +76,7 @@ func TestRootNow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock.Store(&tt.now)
 			var body struct{ Now string }
-			if err := json.Unmarshal([]byte(do(t, h, http.MethodGet, "/").body), &body); err != nil {
+			if err := json.Unmarshal(get(h).Body.Bytes(), &body); err != nil {
 				t.Fatalf("decode GET /: %v", err)
 			}
 			if body.Now != tt.want {

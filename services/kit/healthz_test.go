@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"net/http"
@@ -17,7 +17,7 @@ func TestHealthz(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(testOptions())
+			s := newServer(testOptions())
 			s.ready.Store(tt.ready)
 			got := do(t, s.Handler(), http.MethodGet, "/healthz")
 			want := response{code: http.StatusOK, contentType: "text/plain; charset=utf-8", body: "ok"}

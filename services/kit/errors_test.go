@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"net/http"
@@ -30,7 +30,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New(testOptions()).Handler()
+			h := newServer(testOptions()).Handler()
 			if got := do(t, h, tt.method, tt.path); got != tt.want {
 				t.Errorf("%s %s = %+v, want %+v", tt.method, tt.path, got, tt.want)
 			}

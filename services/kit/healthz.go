@@ -1,4 +1,4 @@
-package server
+package kit
 
 import "net/http"
 

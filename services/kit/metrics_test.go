@@ -1,4 +1,4 @@
-package server
+package kit
 
 import (
 	"net/http"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
-	s := New(testOptions())
+	s := newServer(testOptions())
 	h := s.Handler()
 	requests := []struct {
 		method, path string
@@ -41,17 +41,17 @@ func TestMetrics(t *testing.T) {
 		name string
 		line string
 	}{
-		{name: "root", line: `platform_demo_http_requests_total{code="200",route="/"} 1`},
-		{name: "version", line: `platform_demo_http_requests_total{code="200",route="/version"} 2`},
-		{name: "head counts as its route", line: `platform_demo_http_requests_total{code="200",route="/healthz"} 1`},
-		{name: "ready", line: `platform_demo_http_requests_total{code="200",route="/readyz"} 1`},
-		{name: "draining", line: `platform_demo_http_requests_total{code="503",route="/readyz"} 1`},
-		{name: "unknown paths share one series", line: `platform_demo_http_requests_total{code="404",route="unmatched"} 2`},
-		{name: "wrong method", line: `platform_demo_http_requests_total{code="405",route="/version"} 1`},
+		{name: "root", line: `hello_world_http_requests_total{code="200",route="/"} 1`},
+		{name: "version", line: `hello_world_http_requests_total{code="200",route="/version"} 2`},
+		{name: "head counts as its route", line: `hello_world_http_requests_total{code="200",route="/healthz"} 1`},
+		{name: "ready", line: `hello_world_http_requests_total{code="200",route="/readyz"} 1`},
+		{name: "draining", line: `hello_world_http_requests_total{code="503",route="/readyz"} 1`},
+		{name: "unknown paths share one series", line: `hello_world_http_requests_total{code="404",route="unmatched"} 2`},
+		{name: "wrong method", line: `hello_world_http_requests_total{code="405",route="/version"} 1`},
 		// Series are created up front, so a route shows 0 before its first request.
-		{name: "no request yet", line: `platform_demo_http_requests_total{code="200",route="/metrics"} 0`},
-		{name: "latency", line: `platform_demo_http_request_duration_seconds_count{code="200",route="/version"} 2`},
-		{name: "build info", line: `platform_demo_build_info{commit="1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",goversion="` + runtime.Version() + `",version="1a2b3c4"} 1`},
+		{name: "no request yet", line: `hello_world_http_requests_total{code="200",route="/metrics"} 0`},
+		{name: "latency", line: `hello_world_http_request_duration_seconds_count{code="200",route="/version"} 2`},
+		{name: "build info", line: `hello_world_build_info{commit="1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",goversion="` + runtime.Version() + `",version="1a2b3c4"} 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,10 +72,10 @@ func TestMetrics(t *testing.T) {
 // TestMetricsIsolated guards the dedicated registry: two Servers in one
 // process must not share counts.
 func TestMetricsIsolated(t *testing.T) {
-	a, b := New(testOptions()), New(testOptions())
+	a, b := newServer(testOptions()), newServer(testOptions())
 	do(t, a.Handler(), http.MethodGet, "/version")
 	body := do(t, b.Handler(), http.MethodGet, "/metrics").body
-	if want := `platform_demo_http_requests_total{code="200",route="/version"} 0`; !strings.Contains(body, want) {
+	if want := `hello_world_http_requests_total{code="200",route="/version"} 0`; !strings.Contains(body, want) {
 		t.Errorf("GET /metrics of a second Server lacks %q: the registries are shared", want)
 	}
 }
