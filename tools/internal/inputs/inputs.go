@@ -56,12 +56,8 @@ var (
 	// Build is what decides how the service's image is built: ko's
 	// settings and the workspace.
 	Build = Set{Name: "build", Paths: []string{".ko.yaml", "go.work", "go.work.sum"}}
-	// Service is the service's module.
-	Service = Set{Name: "service", Paths: []string{"services/platform-demo"}}
-	// ServiceModule is the service's go.mod alone: what a check of the build
-	// settings reads to name the service's package, without depending on
-	// every change to its code.
-	ServiceModule = Set{Name: "service_module", Paths: []string{"services/platform-demo/go.mod"}}
+	// Services are the services' modules and the service kit.
+	Services = Set{Name: "services", Paths: []string{"services"}}
 	// Tooling is the root module, which pins the Go tools the repository
 	// runs (mage, actionlint).
 	Tooling = Set{Name: "tooling", Paths: []string{"go.mod", "go.sum"}}
@@ -72,7 +68,7 @@ var (
 )
 
 // All lists every set, in a fixed order.
-var All = []Set{Gitops, Workflows, Build, Service, ServiceModule, Tooling, Targets}
+var All = []Set{Gitops, Workflows, Build, Services, Tooling, Targets}
 
 // EnvPrefix starts the name of each variable that carries a set's digest.
 const EnvPrefix = "PIPELINE_TEST_INPUT_"

@@ -34,7 +34,7 @@ const (
 // service and plays the real gitops Deployment.
 func itRepoRoot(t *testing.T) string {
 	t.Helper()
-	return inputs.Need(t, inputs.Service, inputs.Build, inputs.Gitops)
+	return inputs.Need(t, inputs.Services, inputs.Build, inputs.Gitops)
 }
 
 // testWriter sends log lines to the test's log.

@@ -14,7 +14,7 @@ import (
 // service is the one image, built on the distroless base pinned by digest,
 // CGO-free and trimmed, and stamped with its version.
 func TestRepositorySettings(t *testing.T) {
-	root := inputs.Need(t, inputs.Build, inputs.ServiceModule)
+	root := inputs.Need(t, inputs.Build, inputs.Services)
 	s, err := publish.ReadSettings(root, "", "")
 	if err != nil {
 		t.Fatalf("ReadSettings(.ko.yaml): %v", err)
