@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -27,12 +28,9 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/service"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
-
-// LocalImageName is the repository name of the service in the embedded
-// registry.
-const LocalImageName = "platform-demo"
 
 // DefaultDeployBranch is the branch of this repository whose pushes deploy.
 const DefaultDeployBranch = "main"
@@ -68,7 +66,8 @@ type Settings struct {
 	// DeployBranch is the branch whose pushes deploy (DEPLOY_BRANCH).
 	DeployBranch string
 
-	// Registry is KO_DOCKER_REPO; empty means the embedded registry.
+	// Registry is KO_DOCKER_REPO, the prefix of the image repositories
+	// (<prefix>/<service>); empty means the embedded registry.
 	Registry string
 	// RegistryAddr is where the embedded registry listens (LOCAL_REGISTRY_ADDR).
 	RegistryAddr string
@@ -87,10 +86,7 @@ type Settings struct {
 
 	// GitopsRepo is GITOPS_REPO: owner/name (GitHub API), or a git URL or
 	// path. Empty means the local gitops repository in StateDir.
-	GitopsRepo      string
-	GitopsPath      string
-	GitopsBranch    string
-	GitopsContainer string
+	GitopsRepo string
 	// GitopsToken authenticates the bump (GITOPS_TOKEN).
 	GitopsToken string
 	// GitHubAPIURL is the Contents API root (GITHUB_API_URL).
@@ -119,31 +115,32 @@ type Settings struct {
 	// with git.
 	BumpAuthor git.Identity
 
-	// VerifyURL is the base URL of the live service (VERIFY_URL).
-	VerifyURL         string
+	// VerifyConsecutive, VerifyInterval and VerifyTimeout shape verify's
+	// wait (VERIFY_CONSECUTIVE, VERIFY_INTERVAL, VERIFY_TIMEOUT).
 	VerifyConsecutive int
 	VerifyInterval    time.Duration
 	VerifyTimeout     time.Duration
 
-	// ArgoServer, ArgoToken and ArgoApp configure the optional refresh after a bump.
+	// ArgoServer and ArgoToken configure the optional refresh after a bump;
+	// each target names its Application.
 	ArgoServer string
 	ArgoToken  string
-	ArgoApp    string
 
-	// LocalAddr is the stable address the local rollout serves the live
-	// version on (LOCAL_ADDR), the local stand-in for a Kubernetes Service.
-	LocalAddr string
 	// LocalRuntime is "process" (default) or "podman" (LOCAL_RUNTIME).
 	LocalRuntime string
 
+	// Services are the repository's services (tools/service), in name order.
+	Services []service.Service
 	// Environments are where commits go live, in order (gitops/environments.yaml,
-	// else one environment of the settings above). The fields above that
-	// an environment sets (GitopsPath, GitopsBranch, GitopsContainer,
-	// VerifyURL, ArgoApp, LocalAddr) hold those of Environment.
+	// else one environment of the settings), their fields resolved for one
+	// run: the variables that override them applied, {service} left in.
 	Environments []Environment
-	// Environment is the environment these settings are for: the first,
-	// unless In chose another.
-	Environment string
+	// targets are every service's target in every environment.
+	targets []Target
+
+	// Warnings are settings that load but are likely mistakes; the targets
+	// print them.
+	Warnings []string
 
 	// Vars records every variable Load read: its value, where the value
 	// came from, and whether it is a secret. Doctor prints it.
@@ -153,65 +150,6 @@ type Settings struct {
 // DefaultEnvironment names the one environment of a repository without an
 // environments file.
 const DefaultEnvironment = "default"
-
-// In returns the settings for the named environment: its manifest, branch,
-// container, verify URL, Argo CD application and local address.
-func (s Settings) In(name string) (Settings, error) {
-	for _, e := range s.Environments {
-		if e.Name == name {
-			s.Environment = e.Name
-			s.GitopsPath, s.GitopsBranch, s.GitopsContainer = e.Path, e.Branch, e.Container
-			s.VerifyURL, s.ArgoApp, s.LocalAddr = e.VerifyURL, e.ArgoApp, e.LocalAddr
-			return s, nil
-		}
-	}
-	var names []string
-	for _, e := range s.Environments {
-		names = append(names, e.Name)
-	}
-	return s, fmt.Errorf("no environment %q: the environments are %s (%s)", name, strings.Join(names, ", "), EnvironmentsFile)
-}
-
-// FirstEnvironment reports whether the settings are for the first
-// environment, the one `mage ci` deploys.
-func (s Settings) FirstEnvironment() bool {
-	return len(s.Environments) == 0 || s.Environments[0].Name == s.Environment
-}
-
-// VarFor is the variable that sets an environment's field for one run:
-// the plain one (VERIFY_URL) for the first environment, <VARIABLE>_<NAME>
-// (VERIFY_URL_PRODUCTION) for the others.
-func (s Settings) VarFor(variable string) string {
-	if s.FirstEnvironment() {
-		return variable
-	}
-	return overrideName(variable, s.Environment)
-}
-
-// LocalAddrVar is the variable that moves the environment's local rollout.
-func (s Settings) LocalAddrVar() string { return s.VarFor("LOCAL_ADDR") }
-
-// LocalDir is the directory of one local part of the environment (its
-// rollout's binaries and logs, its podman files) in the state directory.
-func (s Settings) LocalDir(part string) string {
-	return filepath.Join(s.StateDir, part, s.Environment)
-}
-
-// Previous returns the environment before the named one, whose verified
-// image a promotion takes.
-func (s Settings) Previous(name string) (Environment, error) {
-	for i, e := range s.Environments {
-		if e.Name != name {
-			continue
-		}
-		if i == 0 {
-			return Environment{}, fmt.Errorf("%s is the first environment: mage ci deploys it; promote takes an image from one environment to the next", name)
-		}
-		return s.Environments[i-1], nil
-	}
-	_, err := s.In(name)
-	return Environment{}, err
-}
 
 // Var is one environment variable as Load read it.
 type Var struct {
@@ -263,12 +201,14 @@ func (s Settings) LocalRegistry() bool { return s.Registry == "" }
 // LocalGitops reports whether bumps go to the local gitops repository.
 func (s Settings) LocalGitops() bool { return s.GitopsRepo == "" }
 
-// ImageRepo is the repository images are pushed to.
-func (s Settings) ImageRepo() string {
+// ImageRepo is the repository a service's images are pushed to:
+// <KO_DOCKER_REPO>/<service>, as ko names images, or the embedded
+// registry's <service>.
+func (s Settings) ImageRepo(svc string) string {
 	if s.LocalRegistry() {
-		return s.RegistryAddr + "/" + LocalImageName
+		return s.RegistryAddr + "/" + svc
 	}
-	return s.Registry
+	return strings.TrimSuffix(s.Registry, "/") + "/" + svc
 }
 
 // LocalGitopsDir is the bare repository the local loop bumps.
@@ -321,9 +261,6 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		KoConfig:         l.str("KO_CONFIG_PATH", ""),
 
 		GitopsRepo:       l.str("GITOPS_REPO", ""),
-		GitopsPath:       l.str("GITOPS_PATH", bump.DefaultPath),
-		GitopsBranch:     l.str("GITOPS_BRANCH", bump.DefaultBranch),
-		GitopsContainer:  l.str("GITOPS_CONTAINER", bump.DefaultContainer),
 		GitopsToken:      l.secret("GITOPS_TOKEN"),
 		GitHubAPIURL:     l.str("GITHUB_API_URL", forge.DefaultAPIURL),
 		BumpForce:        l.flag("BUMP_FORCE"),
@@ -334,15 +271,12 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		BumpMessage:      l.str("BUMP_MESSAGE", ""),
 		BumpAuthor:       git.Identity{Name: l.str("BUMP_AUTHOR_NAME", ""), Email: l.str("BUMP_AUTHOR_EMAIL", "")},
 
-		VerifyURL:         l.str("VERIFY_URL", ""),
 		VerifyConsecutive: l.integer("VERIFY_CONSECUTIVE", verify.DefaultConsecutive),
 		VerifyTimeout:     l.duration("VERIFY_TIMEOUT", verify.DefaultTimeout),
 
 		ArgoServer: l.str("ARGOCD_SERVER", ""),
 		ArgoToken:  l.secret("ARGOCD_AUTH_TOKEN"),
-		ArgoApp:    l.str("ARGOCD_APP", ""),
 
-		LocalAddr:    l.str("LOCAL_ADDR", rollout.DefaultAddr),
 		LocalRuntime: l.str("LOCAL_RUNTIME", "process"),
 	}
 	// A relative state directory is the repository's, wherever the target
@@ -358,8 +292,16 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		interval = verify.LocalInterval
 	}
 	s.VerifyInterval = l.duration("VERIFY_INTERVAL", interval)
-	s.Environments = l.environments(root, s)
-	s = s.first()
+	if root != "" {
+		svcs, err := service.List(root)
+		if err != nil {
+			l.errs = append(l.errs, err)
+		}
+		s.Services = svcs
+	}
+	var overrides map[string]map[string]override
+	s.Environments, overrides = l.environments(root, s)
+	s.targets = l.resolveTargets(s, overrides)
 	appID, appKey, appInstallation := l.str("GITOPS_APP_ID", ""), l.secret("GITOPS_APP_PRIVATE_KEY"), l.str("GITOPS_APP_INSTALLATION_ID", "")
 	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
 	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
@@ -423,7 +365,8 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		// locally. The image goes next to the repository on ghcr.io, in
 		// lower case: ghcr.io refuses capitals, which github.repository keeps.
 		if s.Registry == "" {
-			s.Registry = "ghcr.io/" + strings.ToLower(s.SourceRepo)
+			owner, _, _ := strings.Cut(s.SourceRepo, "/")
+			s.Registry = "ghcr.io/" + strings.ToLower(owner)
 			for i := range s.Vars {
 				if s.Vars[i].Name == "KO_DOCKER_REPO" {
 					s.Vars[i].Value, s.Vars[i].Source = s.Registry, FromDefault
@@ -433,6 +376,10 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		if s.GitopsRepo == "" {
 			errs = append(errs, errors.New("GITOPS_REPO is not set inside GitHub Actions: add a repository variable GITOPS_REPO (owner/name of the gitops repository)"))
 		}
+	}
+	if last := path.Base(strings.TrimSuffix(s.Registry, "/")); s.Registry != "" && slices.ContainsFunc(s.Services, func(svc service.Service) bool { return svc.Name == last }) {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("KO_DOCKER_REPO=%s ends with the name of the service %s: it is the prefix of every service's image, so %s pushes to %s; set KO_DOCKER_REPO=%s to keep the image where it was",
+			s.Registry, last, last, s.ImageRepo(last), path.Dir(strings.TrimSuffix(s.Registry, "/"))))
 	}
 	if s.Registry != "" && s.Registry != strings.ToLower(s.Registry) {
 		errs = append(errs, fmt.Errorf("KO_DOCKER_REPO=%q: registries refuse capitals in repository names: write it in lower case, %s", s.Registry, strings.ToLower(s.Registry)))
@@ -451,22 +398,28 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.LocalRuntime != "process" && s.LocalRuntime != "podman" {
 		errs = append(errs, fmt.Errorf("LOCAL_RUNTIME=%q: want \"process\" or \"podman\"", s.LocalRuntime))
 	}
-	for i, e := range s.Environments {
-		name := "VERIFY_URL"
-		if i > 0 {
-			name = overrideName("VERIFY_URL", e.Name) + " (or verifyURL of " + e.Name + " in " + EnvironmentsFile + ")"
+	for _, e := range s.Environments {
+		value, name := e.VerifyURL, "verifyURL of "+e.Name+" in "+EnvironmentsFile
+		if o, ok := overrides[e.Name]["VERIFY_URL"]; ok {
+			value, name = o.value, o.name
 		}
-		if e.VerifyURL != "" {
-			if u, err := url.Parse(e.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", name, e.VerifyURL))
-			}
+		if value == "" {
+			continue
+		}
+		if u, err := url.Parse(expand(value, "service")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://{service}.10.0.0.200.nip.io", name, forge.Display(value)))
 		}
 	}
 	if (s.ArgoServer != "") != (s.ArgoToken != "") {
 		errs = append(errs, errors.New("Argo CD refresh is half configured: set both ARGOCD_SERVER and ARGOCD_AUTH_TOKEN (and ARGOCD_APP, or argocdApp in the environments file), or none"))
 	}
-	if s.ArgoServer != "" && s.ArgoApp == "" {
-		errs = append(errs, fmt.Errorf("ARGOCD_SERVER is set but environment %s names no Argo CD application: set ARGOCD_APP, or argocdApp in %s", s.Environment, EnvironmentsFile))
+	if s.ArgoServer != "" {
+		for _, e := range s.Environments {
+			ts, _ := s.Targets(e.Name, "")
+			if len(ts) > 0 && ts[0].ArgoApp == "" {
+				errs = append(errs, fmt.Errorf("ARGOCD_SERVER is set but environment %s names no Argo CD application: set %s (e.g. {service}-%s), or argocdApp in %s", e.Name, ts[0].Var("ARGOCD_APP"), e.Name, EnvironmentsFile))
+			}
+		}
 	}
 	return s, errors.Join(errs...)
 }
@@ -546,87 +499,106 @@ func loadApp(id, key, installation string) (*forge.App, error) {
 	return app, nil
 }
 
-// ArgoConfigured reports whether the post-bump Argo CD refresh is on.
-func (s Settings) ArgoConfigured() bool {
-	return s.ArgoServer != "" && s.ArgoToken != "" && s.ArgoApp != ""
+// ArgoConfigured reports whether the post-bump Argo CD refresh is on for
+// a target.
+func (s Settings) ArgoConfigured(t Target) bool {
+	return s.ArgoServer != "" && s.ArgoToken != "" && t.ArgoApp != ""
 }
 
-// first sets the environment fields to those of the first environment.
-func (s Settings) first() Settings {
-	if len(s.Environments) == 0 {
-		return s
-	}
-	f, _ := s.In(s.Environments[0].Name)
-	return f
-}
+// DefaultPath is the manifest of a service in a repository without an
+// environments file.
+const DefaultPath = "manifests/" + ServicePlaceholder + "/00-deployment.yaml"
+
+// override is one run's value of an environment's field, and the variable
+// that set it.
+type override struct{ name, value string }
 
 // environments resolves the environments: the file's, when the repository
-// has one, each field completed from the settings and overridden for one
-// run by <VARIABLE>_<NAME> (VERIFY_URL_PRODUCTION); the first also by the
-// plain variables (VERIFY_URL), as before there were environments. Without
-// a file, the settings are the one environment.
-func (l *loader) environments(root string, s Settings) []Environment {
-	implicit := []Environment{{Name: DefaultEnvironment, Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
-		VerifyURL: s.VerifyURL, ArgoApp: s.ArgoApp, LocalAddr: s.LocalAddr}}
-	if root == "" {
-		return implicit
-	}
-	data, err := os.ReadFile(filepath.Join(root, EnvironmentsFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return implicit
-	}
-	if err != nil {
-		l.errs = append(l.errs, fmt.Errorf("read %s: %w", EnvironmentsFile, err))
-		return nil
-	}
-	envs, err := ParseEnvironments(EnvironmentsFile, data)
-	if err != nil {
-		l.errs = append(l.errs, err)
-		return nil
-	}
-	fromEnv := func(name string) bool {
-		v, ok := l.lookup(name)
-		return ok && v != ""
-	}
-	for i := range envs {
-		e := &envs[i]
-		type field struct {
-			value    *string
-			first    string // the plain variable's value, for the first environment
-			fallback string // when the file leaves it out
+// has one, completed with defaults, or one made of the settings; and, per
+// environment, what <VARIABLE>_<NAME> (VERIFY_URL_PRODUCTION) overrides for
+// one run, and for the first the plain variables (VERIFY_URL), as before
+// there were environments. Overrides win over a service's service.yaml,
+// which wins over the file.
+func (l *loader) environments(root string, s Settings) ([]Environment, map[string]map[string]override) {
+	plain := map[string]string{}
+	for _, v := range overridable {
+		def := ""
+		if v == "LOCAL_ADDR" {
+			def = rollout.DefaultAddr
 		}
-		fields := map[string]field{
-			"GITOPS_PATH":      {&e.Path, s.GitopsPath, ""},
-			"GITOPS_BRANCH":    {&e.Branch, s.GitopsBranch, s.GitopsBranch},
-			"GITOPS_CONTAINER": {&e.Container, s.GitopsContainer, s.GitopsContainer},
-			"VERIFY_URL":       {&e.VerifyURL, s.VerifyURL, ""},
-			"ARGOCD_APP":       {&e.ArgoApp, s.ArgoApp, ""},
-			"LOCAL_ADDR":       {&e.LocalAddr, s.LocalAddr, nextPort(s.LocalAddr, i)},
-		}
-		for _, variable := range overridable {
-			f := fields[variable]
-			switch {
-			case fromEnv(overrideName(variable, e.Name)):
-				*f.value = l.str(overrideName(variable, e.Name), "")
-			case i == 0 && fromEnv(variable):
-				*f.value = f.first
-			case variable == "VERIFY_URL" && (s.LocalGitops() || s.InActions):
-				// The file's address is where the cluster serves the
-				// environment. The local loop verifies its own rollout
-				// instead, and a hosted runner usually cannot reach a home
-				// cluster: in Actions only the workflow's VERIFY_URL counts.
-				*f.value = ""
-			case *f.value == "":
-				*f.value = f.fallback
+		plain[v] = l.str(v, def)
+	}
+	localAddr := plain["LOCAL_ADDR"]
+	if v, ok := l.lookup("LOCAL_ADDR"); !ok || v == "" {
+		delete(plain, "LOCAL_ADDR")
+	}
+	branch := bump.DefaultBranch
+	if plain["GITOPS_BRANCH"] != "" {
+		branch = plain["GITOPS_BRANCH"]
+	}
+	envs := []Environment{{Name: DefaultEnvironment, Path: DefaultPath, Branch: branch, Container: ServicePlaceholder}}
+	if root != "" {
+		data, err := os.ReadFile(filepath.Join(root, EnvironmentsFile))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			l.errs = append(l.errs, fmt.Errorf("read %s: %w", EnvironmentsFile, err))
+		default:
+			parsed, err := ParseEnvironments(EnvironmentsFile, data)
+			if err != nil {
+				l.errs = append(l.errs, err)
+			} else {
+				envs = parsed
 			}
 		}
 	}
-	return envs
+	overrides := map[string]map[string]override{}
+	for i := range envs {
+		e := &envs[i]
+		overrides[e.Name] = map[string]override{}
+		for _, variable := range overridable {
+			name := overrideName(variable, e.Name)
+			if v, ok := l.lookup(name); ok && v != "" {
+				overrides[e.Name][variable] = override{name, l.str(name, "")}
+			} else if i == 0 && plain[variable] != "" {
+				overrides[e.Name][variable] = override{variable, plain[variable]}
+			}
+		}
+		if e.Branch == "" {
+			e.Branch = branch
+		}
+		if e.Container == "" {
+			e.Container = ServicePlaceholder
+		}
+		if s.LocalGitops() || s.InActions {
+			// The file's address is where the cluster serves the
+			// environment. The local loop verifies its own rollout
+			// instead, and a hosted runner usually cannot reach a home
+			// cluster: in Actions only the workflow's VERIFY_URL counts.
+			e.VerifyURL = ""
+		}
+		switch o, ok := overrides[e.Name]["LOCAL_ADDR"]; {
+		case ok:
+			e.LocalAddr = o.value
+		case e.LocalAddr == "":
+			e.LocalAddr = nextPort(localAddr, i)
+		}
+	}
+	return envs, overrides
 }
 
 // overridable are the variables an environment's field can be overridden
-// with for one run, as <VARIABLE>_<ENV>.
-var overridable = []string{"GITOPS_PATH", "GITOPS_BRANCH", "GITOPS_CONTAINER", "VERIFY_URL", "ARGOCD_APP", "LOCAL_ADDR"}
+// with for one run, as <VARIABLE>_<ENV>: the settings declared
+// PerEnvironment.
+var overridable = func() []string {
+	var out []string
+	for _, s := range Declared {
+		if s.PerEnvironment {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}()
 
 // nextPort is addr with its port raised by n: the local address of the
 // n-th environment when the file gives none.
@@ -646,6 +618,9 @@ type loader struct {
 }
 
 func (l *loader) str(name, def string) string {
+	if _, ok := declared(name); !ok && !isOverride(name) {
+		panic("config: " + name + " is read but not declared in Declared")
+	}
 	if v, ok := l.lookup(name); ok && v != "" {
 		l.vars = append(l.vars, Var{Name: name, Value: v, Source: FromEnv})
 		return v
@@ -706,4 +681,15 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// isOverride reports whether name is <VARIABLE>_<ENV> of a per-environment
+// setting.
+func isOverride(name string) bool {
+	for _, v := range overridable {
+		if strings.HasPrefix(name, v+"_") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,35 @@ import (
 
 func lookup(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+// repo writes a repository with the named services (modules of go.work
+// with a main package) and, when not empty, an environments file.
+func repo(t *testing.T, environments string, services ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	work := "go 1.26\n\nuse (\n"
+	for _, name := range services {
+		write(t, root, "services/"+name+"/go.mod", "module example.com/services/"+name+"\n\ngo 1.26\n")
+		write(t, root, "services/"+name+"/main.go", "package main\n\nfunc main() {}\n")
+		work += "\t./services/" + name + "\n"
+	}
+	write(t, root, "go.work", work+")\n")
+	if environments != "" {
+		write(t, root, EnvironmentsFile, environments)
+	}
+	return root
+}
+
+func write(t *testing.T, root, name, content string) {
+	t.Helper()
+	p := filepath.Join(root, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestLoad(t *testing.T) {
@@ -26,9 +57,10 @@ func TestLoad(t *testing.T) {
 			name:      "github settings",
 			env:       map[string]string{"KO_DOCKER_REPO": "ghcr.io/o/p", "GITOPS_REPO": "o/gitops", "GITHUB_ACTIONS": "true"},
 			wantMode:  "github",
-			wantImage: "ghcr.io/o/p",
+			wantImage: "ghcr.io/o/p/platform-demo",
 		},
-		{name: "registry only", env: map[string]string{"KO_DOCKER_REPO": "127.0.0.1:5000/p"}, wantMode: "mixed", wantImage: "127.0.0.1:5000/p"},
+		{name: "registry only", env: map[string]string{"KO_DOCKER_REPO": "127.0.0.1:5000/p"}, wantMode: "mixed", wantImage: "127.0.0.1:5000/p/platform-demo"},
+		{name: "a registry host alone", env: map[string]string{"KO_DOCKER_REPO": "127.0.0.1:5000/"}, wantMode: "mixed", wantImage: "127.0.0.1:5000/platform-demo"},
 		{
 			// Guards against a hosted runner silently running the local loop.
 			name:     "actions deploy without configuration",
@@ -79,8 +111,8 @@ func TestLoad(t *testing.T) {
 			if got := s.Mode(); got != tt.wantMode {
 				t.Errorf("Mode() = %q, want %q", got, tt.wantMode)
 			}
-			if got := s.ImageRepo(); got != tt.wantImage {
-				t.Errorf("ImageRepo() = %q, want %q", got, tt.wantImage)
+			if got := s.ImageRepo("platform-demo"); got != tt.wantImage {
+				t.Errorf("ImageRepo(platform-demo) = %q, want %q", got, tt.wantImage)
 			}
 		})
 	}
@@ -101,7 +133,7 @@ func TestLoadDefaultsAndSources(t *testing.T) {
 		shown  string
 	}{
 		{"VERIFY_TIMEOUT", FromEnv, "2m"},
-		{"GITOPS_PATH", FromDefault, bump.DefaultPath},
+		{"GITOPS_PATH", Unset, "(unset)"},
 		{"KO_DOCKER_REPO", Unset, "(unset)"},
 		{"GITOPS_TOKEN", FromEnv, "ghp_… (40 characters)"},
 	}

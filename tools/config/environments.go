@@ -15,24 +15,41 @@ import (
 // repository root: beside the gitops template they deploy.
 const EnvironmentsFile = "gitops/environments.yaml"
 
-// Environment is one place a commit goes live, in the order commits go
+// Environment is one place commits go live, in the order commits go
 // through them: `mage ci` deploys the first, `mage promote` moves a verified
-// image from one to the next.
+// image from one to the next. Every service goes through every
+// environment: the fields that differ between services are patterns in
+// which {service} stands for the service's name.
 type Environment struct {
 	// Name names the environment, e.g. staging.
 	Name string `yaml:"name"`
-	// Path is the manifest the bump edits (GITOPS_PATH).
+	// Path is the manifest the bump edits (GITOPS_PATH), e.g.
+	// manifests/{service}/00-deployment.yaml.
 	Path string `yaml:"path"`
 	// Branch is the gitops branch it is on (GITOPS_BRANCH).
 	Branch string `yaml:"branch"`
-	// Container is the container whose image is bumped (GITOPS_CONTAINER).
+	// Container is the container whose image is bumped (GITOPS_CONTAINER);
+	// {service} when empty.
 	Container string `yaml:"container"`
 	// VerifyURL is the service's base URL (VERIFY_URL).
 	VerifyURL string `yaml:"verifyURL"`
 	// ArgoApp is the Argo CD Application that deploys it (ARGOCD_APP).
 	ArgoApp string `yaml:"argocdApp"`
-	// LocalAddr is where the local loop serves it (LOCAL_ADDR).
+	// LocalAddr is where the local loop serves the first service in it
+	// (LOCAL_ADDR); the next services are 10 ports further each.
 	LocalAddr string `yaml:"localAddr"`
+	// Namespace is the Kubernetes namespace of its services, which a new
+	// service's manifests name (`mage new`).
+	Namespace string `yaml:"namespace"`
+}
+
+// ServicePlaceholder stands for a service's name in the fields of an
+// environment and in the per-environment settings.
+const ServicePlaceholder = "{service}"
+
+// expand puts a service's name in a pattern.
+func expand(pattern, service string) string {
+	return strings.ReplaceAll(pattern, ServicePlaceholder, service)
 }
 
 // environmentsFile is the file's schema.
@@ -59,7 +76,7 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 	if err := dec.Decode(&f); err != nil {
 		// yaml.v3 says "line N: field x not found in type config.Environment".
 		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
-		msg = strings.ReplaceAll(msg, "in type config.Environment", "(known fields: name, path, branch, container, verifyURL, argocdApp, localAddr)")
+		msg = strings.ReplaceAll(msg, "in type config.Environment", "(known fields: name, path, branch, container, verifyURL, argocdApp, localAddr, namespace)")
 		msg = strings.ReplaceAll(msg, "in type config.environmentsFile", "(the file holds `environments:` only)")
 		return nil, fmt.Errorf("%s: %s", file, strings.ReplaceAll(msg, "\n  ", "; "))
 	}

@@ -1,10 +1,11 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 const twoEnvironments = `# comment
@@ -56,38 +57,51 @@ func TestParseEnvironments(t *testing.T) {
 	}
 }
 
-// TestEnvironments guards how the environments are resolved: the file's
-// fields, defaults from the settings, per-run overrides by name, and the
-// plain variables for the first, as before environments existed.
-func TestEnvironments(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "gitops"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, EnvironmentsFile), []byte(twoEnvironments), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// TestTargets guards how a service's target in an environment is
+// resolved: the file's fields with {service} filled in, defaults from the
+// settings, per-run overrides by name, the plain variables for the first
+// environment, and a service's service.yaml.
+func TestTargets(t *testing.T) {
+	const file = `environments:
+  - name: staging
+    path: manifests/{service}/00-deployment.yaml
+    verifyURL: http://{service}.example
+    argocdApp: "{service}"
+    namespace: apps
+  - name: production
+    path: manifests/{service}-production/00-deployment.yaml
+    verifyURL: http://{service}-production.example
+    argocdApp: "{service}-production"
+    localAddr: 127.0.0.1:9191
+`
+	root := repo(t, file, "api", "web")
+	write(t, root, "services/web/service.yaml", "container: frontend\nlocalPort: 9300\nmanifests:\n  production: manifests/web-prod/deploy.yaml\n")
 	env := map[string]string{
 		"GITOPS_REPO": "o/gitops", "GITOPS_BRANCH": "live",
-		"VERIFY_URL":            "http://override.example",
-		"ARGOCD_APP_PRODUCTION": "app-prod-override",
+		"VERIFY_URL":            "http://{service}.override.example",
+		"ARGOCD_APP_PRODUCTION": "prod-{service}",
 	}
 	s, err := Load(lookup(env), root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Environments) != 2 || s.Environment != "staging" {
-		t.Fatalf("environments = %+v (current %q)", s.Environments, s.Environment)
+	tests := []struct {
+		svc, env string
+		want     Target
+	}{
+		{"api", "staging", Target{Path: "manifests/api/00-deployment.yaml", Branch: "live", Container: "api", VerifyURL: "http://api.override.example", ArgoApp: "api", LocalAddr: "127.0.0.1:8080", Namespace: "apps"}},
+		{"api", "production", Target{Path: "manifests/api-production/00-deployment.yaml", Branch: "live", Container: "api", VerifyURL: "http://api-production.example", ArgoApp: "prod-api", LocalAddr: "127.0.0.1:9191"}},
+		{"web", "staging", Target{Path: "manifests/web/00-deployment.yaml", Branch: "live", Container: "frontend", VerifyURL: "http://web.override.example", ArgoApp: "web", LocalAddr: "127.0.0.1:9300", Namespace: "apps"}},
+		{"web", "production", Target{Path: "manifests/web-prod/deploy.yaml", Branch: "live", Container: "frontend", VerifyURL: "http://web-production.example", ArgoApp: "prod-web", LocalAddr: "127.0.0.1:9301"}},
 	}
-	if s.GitopsPath != "manifests/app/00-deployment.yaml" || s.VerifyURL != "http://override.example" || s.ArgoApp != "app" || s.GitopsBranch != "live" || s.LocalAddr != "127.0.0.1:8080" {
-		t.Errorf("first environment's settings = path %q verify %q app %q branch %q addr %q", s.GitopsPath, s.VerifyURL, s.ArgoApp, s.GitopsBranch, s.LocalAddr)
-	}
-	p, err := s.In("production")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.GitopsPath != "manifests/app-production/00-deployment.yaml" || p.VerifyURL != "http://app-production.example" || p.ArgoApp != "app-prod-override" || p.GitopsBranch != "live" || p.LocalAddr != "127.0.0.1:9191" || p.GitopsContainer != "platform-demo" {
-		t.Errorf("production's settings = %+v", p.Environments)
+	for _, tt := range tests {
+		got, err := s.Target(tt.svc, tt.env)
+		if err != nil {
+			t.Fatalf("Target(%s, %s): %v", tt.svc, tt.env, err)
+		}
+		if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(Target{}, "Service", "Environment", "Index", "Probes")); diff != "" {
+			t.Errorf("Target(%s, %s) mismatch (-want +got):\n%s", tt.svc, tt.env, diff)
+		}
 	}
 	if prev, err := s.Previous("production"); err != nil || prev.Name != "staging" {
 		t.Errorf("Previous(production) = %+v, %v; want staging", prev, err)
@@ -95,18 +109,81 @@ func TestEnvironments(t *testing.T) {
 	if _, err := s.Previous("staging"); err == nil || !strings.Contains(err.Error(), "first environment") {
 		t.Errorf("Previous(staging) = %v, want the first environment refused", err)
 	}
-	if _, err := s.In("qa"); err == nil || !strings.Contains(err.Error(), "staging, production") {
-		t.Errorf("In(qa) = %v, want the environments named", err)
+	if _, err := s.Targets("qa", ""); err == nil || !strings.Contains(err.Error(), "staging, production") {
+		t.Errorf("Targets(qa) = %v, want the environments named", err)
 	}
+	if _, err := s.Target("nope", "staging"); err == nil || !strings.Contains(err.Error(), "api and web") {
+		t.Errorf("Target(nope) = %v, want the services named", err)
+	}
+	p, _ := s.Target("api", "production")
+	if got := p.Var("VERIFY_URL"); got != "VERIFY_URL_PRODUCTION" {
+		t.Errorf("production's Var(VERIFY_URL) = %q, want VERIFY_URL_PRODUCTION", got)
+	}
+}
 
-	// The local loop verifies its own rollouts, not the cluster's addresses.
-	local, err := Load(lookup(nil), root)
+// TestTargetsLocal guards the local loop: it verifies its own rollouts,
+// not the cluster's addresses in the file.
+func TestTargetsLocal(t *testing.T) {
+	s, err := Load(lookup(nil), repo(t, twoEnvironments, "app"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range local.Environments {
-		if e.VerifyURL != "" {
-			t.Errorf("local mode: %s verifies %q, want its local rollout", e.Name, e.VerifyURL)
+	for _, e := range s.Environments {
+		if tg, _ := s.Target("app", e.Name); tg.VerifyURL != "" {
+			t.Errorf("local mode: %s verifies %q, want its local rollout", e.Name, tg.VerifyURL)
+		}
+	}
+}
+
+// TestTargetsShared guards two services from writing one manifest, or
+// answering on one address: a setting without {service} in a repository of
+// several services is refused, naming the variable that set it.
+func TestTargetsShared(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{name: "one path in the file", file: "environments:\n  - name: staging\n    path: manifests/app/00-deployment.yaml\n", want: "path of staging"},
+		{name: "one path in a variable", env: map[string]string{"GITOPS_PATH": "manifests/x.yaml"}, want: "GITOPS_PATH"},
+		{name: "one verify URL", env: map[string]string{"GITOPS_REPO": "o/g", "VERIFY_URL": "http://one.example"}, want: "VERIFY_URL"},
+		{name: "one application", env: map[string]string{"ARGOCD_APP": "app"}, want: "ARGOCD_APP"},
+		{name: "one local port", env: map[string]string{"LOCAL_ADDR": "127.0.0.1:1"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(lookup(tt.env), repo(t, tt.file, "api", "web"))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Load = %v, want each service on its own port", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "api and web would share") || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "{service}") {
+				t.Fatalf("Load = %v, want api and web refused a shared value, naming %s and {service}", err, tt.want)
+			}
+		})
+	}
+	// One service may name one manifest, as before there were many.
+	if _, err := Load(lookup(map[string]string{"GITOPS_PATH": "manifests/x.yaml", "VERIFY_URL": "http://one.example"}), repo(t, "", "api")); err != nil {
+		t.Errorf("one service with a plain GITOPS_PATH and VERIFY_URL: %v", err)
+	}
+}
+
+// TestTargetsLocalPorts guards the local loop's addresses: in name order,
+// ten ports apart, around the ports a service pins, stable for the first
+// service whatever is added after it.
+func TestTargetsLocalPorts(t *testing.T) {
+	root := repo(t, "", "alpha", "beta", "gamma")
+	write(t, root, "services/beta/service.yaml", "localPort: 8090\n")
+	s, err := Load(lookup(nil), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[string]string{"alpha": "127.0.0.1:8080", "beta": "127.0.0.1:8090", "gamma": "127.0.0.1:8100"} {
+		if got, _ := s.Target(svc, DefaultEnvironment); got.LocalAddr != want {
+			t.Errorf("local address of %s = %q, want %q", svc, got.LocalAddr, want)
 		}
 	}
 }
@@ -115,13 +192,7 @@ func TestEnvironments(t *testing.T) {
 // cluster's addresses in the file, so only the workflow's variables say
 // where to verify.
 func TestEnvironmentsInActions(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "gitops"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, EnvironmentsFile), []byte(twoEnvironments), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := repo(t, twoEnvironments, "app")
 	actions := map[string]string{
 		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
 		"GITOPS_REPO": "o/gitops", "GITOPS_TOKEN": "ghp_" + strings.Repeat("a", 36),
@@ -148,7 +219,9 @@ func TestEnvironmentsInActions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := []string{s.Environments[0].VerifyURL, s.Environments[1].VerifyURL}; got[0] != tt.staging || got[1] != tt.production {
+			st, _ := s.Target("app", "staging")
+			pr, _ := s.Target("app", "production")
+			if got := []string{st.VerifyURL, pr.VerifyURL}; got[0] != tt.staging || got[1] != tt.production {
 				t.Errorf("verify URLs = %q, want %q and %q", got, tt.staging, tt.production)
 			}
 		})

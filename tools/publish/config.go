@@ -79,17 +79,18 @@ func readConfig(path string) (koConfig, error) {
 	return c, nil
 }
 
-// targetFor finds the builds entry for main (a path relative to root, as
-// `dir` joined with `main` in .ko.yaml; empty means the one entry there is)
-// and resolves what ko needs for it.
+// targetFor resolves what ko needs to build main, a path relative to root
+// (services/<name>): its builds entry when .ko.yaml has one whose dir
+// joined with its main is main, else the defaults (defaultEnv,
+// defaultFlags, defaultLdflags), which is how every service of the
+// repository is built unless it says otherwise.
 func (c koConfig) targetFor(root, main string) (target, error) {
 	if main == "" {
-		if len(c.Builds) != 1 {
-			return target{}, fmt.Errorf("%s has %d builds entries: keep exactly one, the service's image", ConfigFile, len(c.Builds))
-		}
-		main = filepath.Join(c.Builds[0].Dir, c.Builds[0].Main)
+		return target{}, errors.New("publish: no main package to build: name the service's directory (services/<name>)")
 	}
 	want := filepath.Join(root, main)
+	cfg := build.Config{Dir: "."}
+	found := false
 	for _, b := range c.Builds {
 		dir := filepath.Join(root, b.Dir)
 		pkg := filepath.Join(dir, b.Main)
@@ -97,37 +98,46 @@ func (c koConfig) targetFor(root, main string) (target, error) {
 		if fi, err := os.Stat(pkg); err == nil && fi.Mode().IsRegular() {
 			pkg = filepath.Dir(pkg)
 		}
-		if pkg != want {
-			continue
+		if pkg == want {
+			cfg, found = b, true
+			break
 		}
-		ip, err := importPath(pkg)
-		if err != nil {
-			return target{}, err
-		}
-		cfg := b
-		cfg.Env = slices.Clone(cfg.Env)
-		if len(cfg.Env) == 0 {
-			cfg.Env = slices.Clone(c.DefaultEnv)
-		}
-		if len(cfg.Ldflags) == 0 {
-			cfg.Ldflags = slices.Clone(c.DefaultLdflags)
-		}
-		if !slices.ContainsFunc(cfg.Ldflags, func(s string) bool { return strings.Contains(s, ".Env."+ldflagsVar) }) {
-			return target{}, fmt.Errorf("%s: the builds entry for %s has no {{.Env.%s}} in its ldflags, so the image would not carry its version; add it", ConfigFile, main, ldflagsVar)
-		}
-		base := c.DefaultBaseImage
-		if o := c.BaseImageOverrides[strings.ToLower(ip)]; o != "" {
-			base = o
-		}
-		if base == "" {
-			return target{}, fmt.Errorf("%s: no defaultBaseImage; set it to the production base pinned by digest", ConfigFile)
-		}
-		if _, err := name.ParseReference(base); err != nil {
-			return target{}, fmt.Errorf("%s: base image %q: %w", ConfigFile, base, err)
-		}
-		return target{importPath: ip, dir: dir, config: cfg, base: base}, nil
 	}
-	return target{}, fmt.Errorf("%s has no builds entry for %s; add one (dir and main) with flags and ldflags", ConfigFile, main)
+	if fi, err := os.Stat(want); err != nil || !fi.IsDir() {
+		return target{}, fmt.Errorf("publish: %s is not a directory: name a service's directory (services/<name>)", main)
+	}
+	ip, err := importPath(want)
+	if err != nil {
+		return target{}, err
+	}
+	cfg.Env = slices.Clone(cfg.Env)
+	if len(cfg.Env) == 0 {
+		cfg.Env = slices.Clone(c.DefaultEnv)
+	}
+	if len(cfg.Flags) == 0 {
+		cfg.Flags = slices.Clone(c.DefaultFlags)
+	}
+	if len(cfg.Ldflags) == 0 {
+		cfg.Ldflags = slices.Clone(c.DefaultLdflags)
+	}
+	if !slices.ContainsFunc(cfg.Ldflags, func(s string) bool { return strings.Contains(s, ".Env."+ldflagsVar) }) {
+		where := "defaultLdflags"
+		if found {
+			where = "the builds entry for " + main
+		}
+		return target{}, fmt.Errorf("%s: %s has no {{.Env.%s}} in its ldflags, so the image would not carry its version; add it", ConfigFile, where, ldflagsVar)
+	}
+	base := c.DefaultBaseImage
+	if o := c.BaseImageOverrides[strings.ToLower(ip)]; o != "" {
+		base = o
+	}
+	if base == "" {
+		return target{}, fmt.Errorf("%s: no defaultBaseImage; set it to the production base pinned by digest", ConfigFile)
+	}
+	if _, err := name.ParseReference(base); err != nil {
+		return target{}, fmt.Errorf("%s: base image %q: %w", ConfigFile, base, err)
+	}
+	return target{importPath: ip, dir: filepath.Join(root, cfg.Dir), config: cfg, base: base}, nil
 }
 
 // importPath derives the import path of the package in dir from the nearest
@@ -181,8 +191,8 @@ type Settings struct {
 }
 
 // ReadSettings reads the build settings at config (see Options.Config) for
-// main (a path relative to root; empty means the one builds entry), the
-// one place that says how the image, and `mage build`, are built.
+// main (a service's directory relative to root), the one place that says
+// how the image, and `mage build`, are built.
 func ReadSettings(root, config, main string) (Settings, error) {
 	cfg, err := readConfig(configPath(root, config))
 	if err != nil {
@@ -192,12 +202,8 @@ func ReadSettings(root, config, main string) (Settings, error) {
 	if err != nil {
 		return Settings{}, err
 	}
-	flags := []string(tgt.config.Flags)
-	if len(flags) == 0 {
-		flags = cfg.DefaultFlags
-	}
 	return Settings{
-		Dir: tgt.dir, Package: tgt.importPath, Flags: slices.Clone(flags), Env: tgt.config.Env,
+		Dir: tgt.dir, Package: tgt.importPath, Flags: slices.Clone([]string(tgt.config.Flags)), Env: tgt.config.Env,
 		Ldflags: slices.Clone([]string(tgt.config.Ldflags)), Base: tgt.base, Platforms: slices.Clone(cfg.DefaultPlatforms),
 	}, nil
 }

@@ -43,10 +43,22 @@ builds:
 			want: target{importPath: "example.com/demo/cmd/app", dir: ".", base: "registry.example/other:2"},
 		},
 		{
-			name:    "no entry",
-			koYAML:  "defaultBaseImage: registry.example/base:1\nbuilds:\n- main: ./cmd/other\n  ldflags: ['{{.Env.LDFLAGS}}']\n",
+			name:   "no entry: the defaults",
+			koYAML: "defaultBaseImage: registry.example/base:1\ndefaultLdflags: ['{{.Env.LDFLAGS}}']\nbuilds:\n- main: ./cmd/other\n  ldflags: ['-s']\n",
+			main:   "./cmd/app",
+			want:   target{importPath: "example.com/demo/cmd/app", dir: ".", base: "registry.example/base:1"},
+		},
+		{
+			name:    "defaults without the version",
+			koYAML:  "defaultBaseImage: registry.example/base:1\ndefaultLdflags: ['-s -w']\n",
 			main:    "./cmd/app",
-			wantErr: "no builds entry for ./cmd/app",
+			wantErr: "defaultLdflags has no {{.Env.LDFLAGS}}",
+		},
+		{
+			name:    "not a directory",
+			koYAML:  "defaultBaseImage: registry.example/base:1\ndefaultLdflags: ['{{.Env.LDFLAGS}}']\n",
+			main:    "./cmd/nothing",
+			wantErr: "not a directory",
 		},
 		{
 			name:    "version not injected",

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net/http"
@@ -55,9 +56,9 @@ type Options struct {
 	// Config is the build settings file (KO_CONFIG_PATH: a .ko.yaml, or a
 	// directory holding one), relative to Dir; empty means Dir/.ko.yaml.
 	Config string
-	// Main is the main package to build, relative to Dir, matching a builds
-	// entry of the settings (its dir joined with its main). Empty means the
-	// one builds entry there is: the settings say what the image is.
+	// Main is the main package to build, relative to Dir: a service's
+	// directory, services/<name>. A builds entry of the settings for it
+	// (its dir joined with its main) overrides the settings' defaults.
 	Main string
 	// Repo is the image repository, used exactly as given, without ko's
 	// import-path naming: for example ghcr.io/andrelair-platform/platform-demo
@@ -203,7 +204,6 @@ func Build(ctx context.Context, opts Options) (*Built, error) {
 		build.WithPlatforms(platforms...),
 		build.WithBaseImages(getBase),
 		build.WithConfig(map[string]build.Config{tgt.importPath: bc}),
-		build.WithDefaultFlags(cfg.DefaultFlags),
 		build.WithSPDX(koVersion()),
 	}
 	if !opts.CommitTime.IsZero() {
@@ -390,23 +390,41 @@ func remoteBaseGetter(ref string, ropts []remote.Option, secret string) build.Ge
 	}
 }
 
-// stdLog serialises Image calls around the redirect of the standard
-// logger, through which ko reports progress; it is process-wide state.
-var stdLog sync.Mutex
+// stdLog is the redirect of the standard logger, through which ko reports
+// progress: process-wide state that builds running side by side share.
+var stdLog struct {
+	sync.Mutex
+	users  int
+	out    io.Writer
+	flags  int
+	prefix string
+	logger *slog.Logger
+}
 
 // redirectStdLog sends the standard logger to logger at debug level until
-// the returned function restores it.
+// the returned function restores it. Builds side by side share one
+// redirect, to the first one's logger: ko names the package on each line.
 func redirectStdLog(logger *slog.Logger) (restore func()) {
 	stdLog.Lock()
-	out, flags, prefix := log.Writer(), log.Flags(), log.Prefix()
-	log.SetOutput(logWriter{logger})
-	log.SetFlags(0)
-	log.SetPrefix("")
+	defer stdLog.Unlock()
+	if stdLog.users == 0 {
+		stdLog.out, stdLog.flags, stdLog.prefix = log.Writer(), log.Flags(), log.Prefix()
+		log.SetOutput(logWriter{logger})
+		log.SetFlags(0)
+		log.SetPrefix("")
+	}
+	stdLog.users++
+	var once sync.Once
 	return func() {
-		log.SetOutput(out)
-		log.SetFlags(flags)
-		log.SetPrefix(prefix)
-		stdLog.Unlock()
+		once.Do(func() {
+			stdLog.Lock()
+			defer stdLog.Unlock()
+			if stdLog.users--; stdLog.users == 0 {
+				log.SetOutput(stdLog.out)
+				log.SetFlags(stdLog.flags)
+				log.SetPrefix(stdLog.prefix)
+			}
+		})
 	}
 }
 

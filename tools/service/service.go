@@ -91,16 +91,16 @@ func (s Service) Probes() []string {
 // missing from go.work is an error that says so: it would be built by
 // nobody.
 func List(root string) ([]Service, error) {
-	work, err := workModules(root)
-	if err != nil {
-		return nil, err
-	}
 	entries, err := os.ReadDir(filepath.Join(root, Dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", Dir, err)
+	}
+	work, err := workModules(root)
+	if err != nil {
+		return nil, err
 	}
 	var out []Service
 	var errs []error

@@ -16,6 +16,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 
+	sigsyaml "sigs.k8s.io/yaml"
+
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
@@ -52,30 +54,109 @@ func checkEnvironments(dir string, objects []*object) []Problem {
 			apps[o.name] = a
 		}
 	}
-	for _, e := range envs {
-		container := e.Container
-		if container == "" {
-			container = "platform-demo"
+	services := servicesIn(dir, envs)
+	if len(services) == 0 {
+		return []Problem{{File: environmentsFile, Message: fmt.Sprintf("no service has a manifest at the first environment's path (%s): add one (go tool mage new <name>), or fix the path", envs[0].Path)}}
+	}
+	for _, svc := range services {
+		for _, e := range envs {
+			problems = append(problems, checkTarget(dir, apps, svc, e)...)
 		}
-		content, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Path)))
-		if err != nil {
-			problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("environment %s: path %s does not exist in the gitops tree", e.Name, e.Path)})
-			continue
-		}
-		if _, err := manifest.Read(content, container); err != nil {
-			problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("environment %s: %s: %v", e.Name, e.Path, err)})
-		}
-		if e.ArgoApp != "" {
-			switch a, ok := apps[e.ArgoApp]; {
-			case !ok:
-				problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("environment %s: no Argo CD Application %q in the tree", e.Name, e.ArgoApp)})
-			case a.Spec.Source == nil || path.Clean(a.Spec.Source.Path) != path.Dir(e.Path):
-				problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("environment %s: Application %s does not deploy %s, the directory of its manifest", e.Name, e.ArgoApp, path.Dir(e.Path))})
-			}
+		for i := 1; i < len(envs); i++ {
+			problems = append(problems, checkDrift(objects, forService(envs[0], svc), forService(envs[i], svc))...)
 		}
 	}
-	for i := 1; i < len(envs); i++ {
-		problems = append(problems, checkDrift(objects, envs[0], envs[i])...)
+	return problems
+}
+
+// forService is the environment with a service's name in its patterns.
+func forService(e config.Environment, svc string) config.Environment {
+	r := strings.NewReplacer(config.ServicePlaceholder, svc)
+	e.Path, e.Container, e.ArgoApp, e.VerifyURL = r.Replace(e.Path), r.Replace(e.Container), r.Replace(e.ArgoApp), r.Replace(e.VerifyURL)
+	if e.Container == "" {
+		e.Container = svc
+	}
+	return e
+}
+
+// servicesIn finds the services of a gitops tree: the names for which the
+// first environment's manifest exists, less those whose manifest is
+// another service's in a later environment (platform-demo-production is
+// platform-demo's production, not a service of its own).
+func servicesIn(dir string, envs []config.Environment) []string {
+	first := envs[0].Path
+	if !strings.Contains(first, config.ServicePlaceholder) {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(first))); err == nil {
+			return []string{""}
+		}
+		return nil
+	}
+	glob := strings.ReplaceAll(first, config.ServicePlaceholder, "*")
+	matches, _ := filepath.Glob(filepath.Join(dir, filepath.FromSlash(glob)))
+	prefix, suffix, _ := strings.Cut(first, config.ServicePlaceholder)
+	var names []string
+	for _, m := range matches {
+		rel, err := filepath.Rel(dir, m)
+		if err != nil {
+			continue
+		}
+		rel = filepath.ToSlash(rel)
+		name := strings.TrimSuffix(strings.TrimPrefix(rel, prefix), suffix)
+		if name != "" && !strings.Contains(name, "/") {
+			names = append(names, name)
+		}
+	}
+	var out []string
+	for _, n := range names {
+		later := false
+		for _, other := range names {
+			for _, e := range envs[1:] {
+				if other != n && forService(e, other).Path == forService(envs[0], n).Path {
+					later = true
+				}
+			}
+		}
+		if !later {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkTarget checks one service's place in one environment: its manifest
+// exists and holds its container, in the environment's namespace, and its
+// Argo CD Application deploys the manifest's directory.
+func checkTarget(dir string, apps map[string]*application, svc string, env config.Environment) []Problem {
+	e := forService(env, svc)
+	who := "environment " + e.Name
+	if svc != "" {
+		who = "service " + svc + " in " + e.Name
+	}
+	var problems []Problem
+	content, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Path)))
+	if err != nil {
+		return []Problem{{File: environmentsFile, Message: fmt.Sprintf("%s: path %s does not exist in the gitops tree", who, e.Path)}}
+	}
+	if _, err := manifest.Read(content, e.Container); err != nil {
+		problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("%s: %s: %v", who, e.Path, err)})
+	}
+	if e.Namespace != "" {
+		var meta struct {
+			Metadata struct{ Namespace string } `json:"metadata"`
+		}
+		if err := sigsyaml.Unmarshal(content, &meta); err == nil && meta.Metadata.Namespace != e.Namespace {
+			problems = append(problems, Problem{File: e.Path, Message: fmt.Sprintf("%s: namespace %q, but %s declares %q for %s", who, meta.Metadata.Namespace, environmentsFile, e.Namespace, e.Name)})
+		}
+	}
+	if e.ArgoApp != "" {
+		switch a, ok := apps[e.ArgoApp]; {
+		case !ok:
+			problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("%s: no Argo CD Application %q in the tree (argocd/%s.yaml, as go tool mage new writes it)", who, e.ArgoApp, e.ArgoApp)})
+		case a.Spec.Source == nil || path.Clean(a.Spec.Source.Path) != path.Dir(e.Path):
+			problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("%s: Application %s does not deploy %s, the directory of its manifest", who, e.ArgoApp, path.Dir(e.Path))})
+		case e.Namespace != "" && a.Spec.Destination.Namespace != e.Namespace:
+			problems = append(problems, Problem{File: environmentsFile, Message: fmt.Sprintf("%s: Application %s deploys to namespace %q, not the environment's %q", who, e.ArgoApp, a.Spec.Destination.Namespace, e.Namespace)})
+		}
 	}
 	return problems
 }

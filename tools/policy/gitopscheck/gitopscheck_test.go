@@ -89,13 +89,19 @@ func TestEnvironments(t *testing.T) {
 			edit(t, dir, "manifests/platform-demo-production/kustomization.yaml", "  - 01-service.yaml\n", "")
 		}, []string{"environment production has no Service/platform-demo"}},
 		{"a path that does not exist", func(dir string) {
-			edit(t, dir, "environments.yaml", "manifests/platform-demo-production/00-deployment.yaml", "manifests/prod/00-deployment.yaml")
-		}, []string{"environment production: path manifests/prod/00-deployment.yaml does not exist"}},
+			edit(t, dir, "environments.yaml", "manifests/{service}-production/00-deployment.yaml", "manifests/prod-{service}/00-deployment.yaml")
+		}, []string{"service platform-demo in production: path manifests/prod-platform-demo/00-deployment.yaml does not exist"}},
 		{"an Application that deploys another directory", func(dir string) {
-			edit(t, dir, "environments.yaml", "argocdApp: platform-demo-production", "argocdApp: platform-demo")
+			edit(t, dir, "environments.yaml", `argocdApp: "{service}-production"`, `argocdApp: "{service}"`)
 		}, []string{"Application platform-demo does not deploy manifests/platform-demo-production"}},
+		{"another namespace than the environment's", func(dir string) {
+			edit(t, dir, "environments.yaml", "namespace: gitops-demo-production", "namespace: production")
+		}, []string{`service platform-demo in production: namespace "gitops-demo-production", but environments.yaml declares "production"`, `deploys to namespace "gitops-demo-production", not the environment's "production"`}},
+		{"no service at the first path", func(dir string) {
+			edit(t, dir, "environments.yaml", "manifests/{service}/00-deployment.yaml", "apps/{service}/deploy.yaml")
+		}, []string{"no service has a manifest at the first environment's path (apps/{service}/deploy.yaml)"}},
 		{"an unknown field", func(dir string) {
-			edit(t, dir, "environments.yaml", "    argocdApp: platform-demo-production", "    argocdApplication: platform-demo-production")
+			edit(t, dir, "environments.yaml", `    argocdApp: "{service}-production"`, `    argocdApplication: "{service}-production"`)
 		}, []string{"environments.yaml:", "field argocdApplication not found"}},
 		{"a name twice", func(dir string) {
 			edit(t, dir, "environments.yaml", "name: production", "name: staging")

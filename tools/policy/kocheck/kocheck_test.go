@@ -8,19 +8,33 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
+	"github.com/andrelair-platform/platform-demo/tools/service"
 )
 
-// TestRepositorySettings guards the settings production depends on: the
-// service is the one image, built on the distroless base pinned by digest,
-// CGO-free and trimmed, and stamped with its version.
+// TestRepositorySettings guards the settings production depends on: every
+// service is built on the distroless base pinned by digest, CGO-free and
+// trimmed, and stamped with its version.
 func TestRepositorySettings(t *testing.T) {
 	root := inputs.Need(t, inputs.Build, inputs.Services)
-	s, err := publish.ReadSettings(root, "", "")
+	svcs, err := service.List(root)
 	if err != nil {
-		t.Fatalf("ReadSettings(.ko.yaml): %v", err)
+		t.Fatal(err)
 	}
-	if want := "github.com/andrelair-platform/platform-demo/services/platform-demo"; s.Package != want {
-		t.Errorf("package = %q, want %q", s.Package, want)
+	if len(svcs) == 0 {
+		t.Fatal("no services found: the check would pass vacuously")
+	}
+	for _, svc := range svcs {
+		t.Run(svc.Name, func(t *testing.T) { checkSettings(t, root, svc) })
+	}
+}
+
+func checkSettings(t *testing.T, root string, svc service.Service) {
+	s, err := publish.ReadSettings(root, "", svc.Dir)
+	if err != nil {
+		t.Fatalf("ReadSettings(.ko.yaml, %s): %v", svc.Dir, err)
+	}
+	if s.Package != svc.Module {
+		t.Errorf("package = %q, want %q", s.Package, svc.Module)
 	}
 	if !regexp.MustCompile(`^gcr\.io/distroless/static:nonroot@sha256:[0-9a-f]{64}$`).MatchString(s.Base) {
 		t.Errorf("base = %q, want gcr.io/distroless/static:nonroot pinned by a sha256 digest", s.Base)
