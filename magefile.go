@@ -15,41 +15,48 @@ import (
 // Test runs gofmt, go vet and the race tests of every module, rerunning only the tests whose inputs changed.
 func Test(ctx context.Context) error { return targets.Test(ctx, here()) }
 
-// Build compiles the service into bin/platform-demo, stamped with the current commit.
-func Build(ctx context.Context) error { return targets.Build(ctx, here()) }
+// New writes a new service on the service kit, its manifests, Argo CD Applications and Homer tile: mage new <name>.
+func New(ctx context.Context, name string) error { return targets.New(ctx, here(), name) }
 
-// Run builds the service and runs it on $PORT (default 8080) until Ctrl-C.
-func Run(ctx context.Context) error { return targets.Run(ctx, here()) }
+// Build compiles each service (or -service=<name>) into bin/<service>, stamped with the commit that last changed it.
+func Build(ctx context.Context, service *string) error { return targets.Build(ctx, here(), service) }
 
-// Publish builds the service image with ko and pushes it to $KO_DOCKER_REPO (default: the embedded registry).
-func Publish(ctx context.Context) error { return targets.Publish(ctx, here()) }
+// Run builds a service (-service=<name> when there are several) and runs it on $PORT (default 8080) until Ctrl-C.
+func Run(ctx context.Context, service *string) error { return targets.Run(ctx, here(), service) }
 
-// Bump points the gitops manifest at an image ref: mage bump <repo:tag@sha256:...>.
-func Bump(ctx context.Context, image string) error { return targets.Bump(ctx, here(), image) }
+// Publish builds each service's image (or -service=<name>'s) with ko and pushes it to $KO_DOCKER_REPO/<service>.
+func Publish(ctx context.Context, service *string) error { return targets.Publish(ctx, here(), service) }
 
-// Verify polls $VERIFY_URL/version until this commit is live (the local rollout when VERIFY_URL is unset).
-func Verify(ctx context.Context) error { return targets.Verify(ctx, here()) }
-
-// Local serves each environment's gitops head on its local rollout (staging :8080, production :8081) until Ctrl-C.
-func Local(ctx context.Context) error { return targets.Local(ctx, here()) }
-
-// Status shows, per environment, what git deploys, whether the registry has it, what answers live and Argo CD's view; it fails on drift.
-func Status(ctx context.Context, json *bool) error { return targets.Status(ctx, here(), json) }
-
-// Promote takes the image the previous environment runs, verified there, to an environment: mage promote production.
-func Promote(ctx context.Context, environment string) error {
-	return targets.Promote(ctx, here(), environment)
+// Bump points the manifest of an image's service in the first environment at it: mage bump <repo/service:tag@sha256:...>.
+func Bump(ctx context.Context, image string, service *string) error {
+	return targets.Bump(ctx, here(), image, service)
 }
 
-// Rollback points an environment (default: the first) back at its previous image, or -to=<commit|image>, and verifies it.
-func Rollback(ctx context.Context, env *string, to *string, reason *string) error {
-	return targets.Rollback(ctx, here(), targets.RollbackArgs{Env: env, To: to, Reason: reason})
+// Verify polls each service's /version in the first environment until the commit that last changed it answers.
+func Verify(ctx context.Context, service *string) error { return targets.Verify(ctx, here(), service) }
+
+// Local serves every service in every environment on its local rollout, each on its own port, until Ctrl-C.
+func Local(ctx context.Context) error { return targets.Local(ctx, here()) }
+
+// Status shows a service × environment table: what git deploys, what answers live, the registry and Argo CD; it fails on drift.
+func Status(ctx context.Context, json *bool, service *string) error {
+	return targets.Status(ctx, here(), json, service)
+}
+
+// Promote takes the images the previous environment runs, verified there, to an environment: mage promote production.
+func Promote(ctx context.Context, environment string, service *string) error {
+	return targets.Promote(ctx, here(), environment, service)
+}
+
+// Rollback points every service (or -service=) of an environment (default: the first) back at its previous image, or -to=<commit|image>.
+func Rollback(ctx context.Context, env, service, to, reason *string) error {
+	return targets.Rollback(ctx, here(), targets.RollbackArgs{Env: env, Service: service, To: to, Reason: reason})
 }
 
 // Doctor checks settings, credentials and services in seconds, and prints each problem with its fix.
 func Doctor(ctx context.Context) error { return targets.Doctor(ctx, here()) }
 
-// CI is the job for every push: the gate, and on the deploy branch publish, bump, roll out and verify.
+// CI is the job for every push: the gate, and on the deploy branch the services the commit changes built, bumped, rolled out, verified.
 func CI(ctx context.Context) error { return targets.CI(ctx, here()) }
 
 // Integration runs the integration tests: a real distribution registry with auth, and the image under podman.

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -128,4 +131,18 @@ func itemLines(doc *yaml.Node) []int {
 // run, e.g. VERIFY_URL_PRODUCTION.
 func overrideName(variable, env string) string {
 	return variable + "_" + strings.ToUpper(strings.ReplaceAll(env, "-", "_"))
+}
+
+// ReadEnvironments reads the environments file of the repository at root,
+// as written: {service} left in, no setting applied. A repository without
+// one has none.
+func ReadEnvironments(root string) ([]Environment, error) {
+	data, err := os.ReadFile(filepath.Join(root, EnvironmentsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", EnvironmentsFile, err)
+	}
+	return ParseEnvironments(EnvironmentsFile, data)
 }

@@ -197,8 +197,8 @@ func distinct(s Settings, targets []Target) []error {
 			{"ARGOCD_APP", "argocdApp", t.ArgoApp},
 			{"LOCAL_ADDR", "localAddr", t.LocalAddr},
 		} {
-			if f.value == "" || f.value == ":" {
-				continue
+			if f.value == "" || f.value == ":" || (f.variable == "LOCAL_ADDR" && strings.HasSuffix(f.value, ":0")) {
+				continue // port 0: each rollout picks a free one
 			}
 			k := key{t.Environment, f.variable, f.value}
 			if other, ok := seen[k]; ok {

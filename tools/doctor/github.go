@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-github/v62/github"
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
+	"github.com/andrelair-platform/platform-demo/tools/service"
 )
 
 // github checks the token against the API, then the gitops target through
@@ -25,7 +29,7 @@ func (d *doctor) github(ctx context.Context) []Row {
 	api := Row{Check: CheckGitHub}
 	if ok, why := githubGitops(d.s); !ok {
 		api.Found = why
-		return []Row{api, d.gitopsOther(ctx)}
+		return append([]Row{api}, d.eachTarget(func(t config.Target) Row { return d.gitopsOther(ctx, t) })...)
 	}
 	target := Row{Check: CheckGitops}
 	if d.s.GitopsApp != nil {
@@ -41,7 +45,7 @@ func (d *doctor) github(ctx context.Context) []Row {
 		// Reading a public repository needs no token, so the target can
 		// still be checked; the GITOPS_TOKEN row already fails.
 		api.Status, api.Found = Warn, "not checked: GITOPS_TOKEN is unset (the gitops target is read anonymously)"
-		return []Row{api, d.checkTarget(ctx, client)}
+		return append([]Row{api}, d.checkTargets(ctx, client)...)
 	}
 	if tokenRule(d.s).Check(strings.TrimSpace(d.s.GitopsToken)) != nil {
 		// Nothing that cannot be a token is sent anywhere.
@@ -54,7 +58,37 @@ func (d *doctor) github(ctx context.Context) []Row {
 		target.Status, target.Found = Warn, "not checked: the GitHub API check failed"
 		return []Row{api, target}
 	}
-	return []Row{api, d.checkTarget(ctx, client)}
+	return append([]Row{api}, d.checkTargets(ctx, client)...)
+}
+
+// eachTarget runs check on every service in every environment, and names
+// the target in each row when there is more than one.
+func (d *doctor) eachTarget(check func(config.Target) Row) []Row {
+	var targets []config.Target
+	for _, e := range d.s.Environments {
+		ts, _ := d.s.Targets(e.Name, "")
+		targets = append(targets, ts...)
+	}
+	if len(targets) == 0 {
+		return []Row{{Check: CheckGitops, Status: Warn, Found: "no services to check: " + service.Names(nil)}}
+	}
+	rows := make([]Row, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			rows[i] = check(t)
+			if len(targets) > 1 {
+				rows[i].Found = t.Name() + ": " + rows[i].Found
+			}
+		})
+	}
+	wg.Wait()
+	return rows
+}
+
+// checkTargets reads, through client, the manifest of every target.
+func (d *doctor) checkTargets(ctx context.Context, client *github.Client) []Row {
+	return d.eachTarget(func(t config.Target) Row { return d.checkTarget(ctx, client, t) })
 }
 
 // githubClient is the bump's client, which keeps the token to the API host
@@ -96,7 +130,7 @@ func (d *doctor) app(ctx context.Context) []Row {
 		target.Status, target.Found = Fail, err.Error()
 		return []Row{api, target}
 	}
-	return []Row{api, d.checkTarget(ctx, client)}
+	return append([]Row{api}, d.checkTargets(ctx, client)...)
 }
 
 // checkToken asks who the token belongs to and what it may do on the gitops
@@ -174,11 +208,11 @@ func (d *doctor) apiFailure(what string, err error) (found, fix string) {
 }
 
 // checkTarget reads the manifest the bump edits and names its image now.
-func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
+func (d *doctor) checkTarget(ctx context.Context, client *github.Client, t config.Target) Row {
 	row := Row{Check: CheckGitops}
 	owner, name, _ := strings.Cut(d.s.GitopsRepo, "/")
-	where := fmt.Sprintf("%s@%s:%s", d.s.GitopsRepo, d.s.GitopsBranch, d.s.GitopsPath)
-	_, resp, err := client.Repositories.GetBranch(ctx, owner, name, d.s.GitopsBranch, 0)
+	where := fmt.Sprintf("%s@%s:%s", d.s.GitopsRepo, t.Branch, t.Path)
+	_, resp, err := client.Repositories.GetBranch(ctx, owner, name, t.Branch, 0)
 	if err != nil && resp != nil {
 		// GetBranch reports a status other than 200 as a plain error; make
 		// it the error every other call returns.
@@ -187,21 +221,21 @@ func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
 	if err != nil {
 		if status(err) == http.StatusNotFound {
 			row.Status = Fail
-			row.Found = fmt.Sprintf("%s has no branch %q", d.s.GitopsRepo, d.s.GitopsBranch)
-			row.Fix = "set GITOPS_BRANCH to the branch Argo CD follows"
+			row.Found = fmt.Sprintf("%s has no branch %q", d.s.GitopsRepo, t.Branch)
+			row.Fix = "set " + t.Var("GITOPS_BRANCH") + " to the branch Argo CD follows"
 			return row
 		}
 		row.Status = Fail
-		row.Found, row.Fix = d.apiFailure("GET branch "+d.s.GitopsBranch, err)
+		row.Found, row.Fix = d.apiFailure("GET branch "+t.Branch, err)
 		return row
 	}
-	file, dir, _, err := client.Repositories.GetContents(ctx, owner, name, d.s.GitopsPath,
-		&github.RepositoryContentGetOptions{Ref: d.s.GitopsBranch})
+	file, dir, _, err := client.Repositories.GetContents(ctx, owner, name, t.Path,
+		&github.RepositoryContentGetOptions{Ref: t.Branch})
 	switch {
 	case status(err) == http.StatusNotFound:
 		row.Status = Fail
 		row.Found = where + ": no such file"
-		row.Fix = fmt.Sprintf("set GITOPS_PATH to the Deployment's path in %s (default %s), or seed the repository (docs/runbook.md, step 1)", d.s.GitopsRepo, bump.DefaultPath)
+		row.Fix = fmt.Sprintf("copy gitops/%s into %s (a new service's manifests: docs/runbook.md, \"A new service\"), or set %s to the Deployment's path there", path.Dir(t.Path), d.s.GitopsRepo, t.Var("GITOPS_PATH"))
 		return row
 	case err != nil:
 		row.Status = Fail
@@ -210,7 +244,7 @@ func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
 	case dir != nil || file == nil:
 		row.Status = Fail
 		row.Found = where + " is a directory"
-		row.Fix = "set GITOPS_PATH to the manifest file itself, such as " + bump.DefaultPath
+		row.Fix = "set " + t.Var("GITOPS_PATH") + " to the manifest file itself, such as " + strings.ReplaceAll(config.DefaultPath, config.ServicePlaceholder, t.Service.Name)
 		return row
 	}
 	content, err := file.GetContent()
@@ -218,19 +252,19 @@ func (d *doctor) checkTarget(ctx context.Context, client *github.Client) Row {
 		row.Status, row.Found = Fail, fmt.Sprintf("%s: cannot decode the file: %v", where, err)
 		return row
 	}
-	return d.readManifest(row, where, []byte(content))
+	return d.readManifest(row, where, []byte(content), t)
 }
 
 // readManifest fills row from the manifest's content.
-func (d *doctor) readManifest(row Row, where string, content []byte) Row {
-	cur, err := manifest.Read(content, d.s.GitopsContainer)
+func (d *doctor) readManifest(row Row, where string, content []byte, t config.Target) Row {
+	cur, err := manifest.Read(content, t.Container)
 	if err != nil {
 		row.Status = Fail
 		row.Found = fmt.Sprintf("%s: %v", where, err)
-		row.Fix = "set GITOPS_CONTAINER to the container's name, or GITOPS_PATH to the manifest that has it"
+		row.Fix = fmt.Sprintf("set %s to the container's name (or container in services/%s/service.yaml), or %s to the manifest that has it", t.Var("GITOPS_CONTAINER"), t.Service.Name, t.Var("GITOPS_PATH"))
 		return row
 	}
-	row.Found = fmt.Sprintf("%s: %s %q runs %s", where, cur.Workload, d.s.GitopsContainer, cur.Image)
+	row.Found = fmt.Sprintf("%s: %s %q runs %s", where, cur.Workload, t.Container, cur.Image)
 	if cur.SourceCommit != "" {
 		row.Found += fmt.Sprintf(" (source commit %.7s)", cur.SourceCommit)
 	}
@@ -239,7 +273,7 @@ func (d *doctor) readManifest(row Row, where string, content []byte) Row {
 
 // gitopsOther checks a gitops target that is not a GitHub repository: the
 // local repository, or a path to a git repository.
-func (d *doctor) gitopsOther(ctx context.Context) Row {
+func (d *doctor) gitopsOther(ctx context.Context, t config.Target) Row {
 	row := Row{Check: CheckGitops}
 	dir := d.s.GitopsTarget()
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
@@ -249,26 +283,29 @@ func (d *doctor) gitopsOther(ctx context.Context) Row {
 		}
 		// Not created yet: the first bump seeds it from gitops/, so that
 		// folder is what will be read.
-		seed := filepath.Join(d.s.Root, "gitops", d.s.GitopsPath)
+		seed := filepath.Join(d.s.Root, "gitops", filepath.FromSlash(t.Path))
 		content, err := os.ReadFile(seed)
 		if err != nil {
 			row.Status, row.Found = Fail, fmt.Sprintf("local gitops repository not created yet, and its seed is unreadable: %v", err)
-			row.Fix = "set GITOPS_PATH to a manifest under gitops/"
+			row.Fix = fmt.Sprintf("set %s to a manifest under gitops/ (go tool mage new writes a new service's)", t.Var("GITOPS_PATH"))
 			return row
 		}
-		row = d.readManifest(row, "gitops/"+d.s.GitopsPath+" (seed of the local repository)", content)
-		return row
+		return d.readManifest(row, "gitops/"+t.Path+" (seed of the local repository)", content, t)
 	}
-	content, _, err := gitops.Read(ctx, dir, d.s.GitopsBranch, d.s.GitopsPath)
+	content, _, err := gitops.Read(ctx, dir, t.Branch, t.Path)
 	if err != nil {
+		if seed, serr := os.ReadFile(filepath.Join(d.s.Root, "gitops", filepath.FromSlash(t.Path))); serr == nil && d.s.LocalGitops() {
+			// A new service: the first deploy adds its folder from gitops/.
+			return d.readManifest(row, "gitops/"+t.Path+" (added to the local repository on first use)", seed, t)
+		}
 		row.Status, row.Found = Fail, err.Error()
-		row.Fix = "check GITOPS_BRANCH and GITOPS_PATH"
+		row.Fix = fmt.Sprintf("check %s and %s", t.Var("GITOPS_BRANCH"), t.Var("GITOPS_PATH"))
 		if d.s.LocalGitops() {
 			row.Fix += fmt.Sprintf(", or remove %s to have it seeded again from gitops/", dir)
 		}
 		return row
 	}
-	return d.readManifest(row, fmt.Sprintf("%s@%s:%s", dir, d.s.GitopsBranch, d.s.GitopsPath), content)
+	return d.readManifest(row, fmt.Sprintf("%s@%s:%s", dir, t.Branch, t.Path), content, t)
 }
 
 // status is the HTTP status of a go-github error, or 0.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -25,13 +26,32 @@ func (d *doctor) registry(ctx context.Context) []Row {
 	if d.s.LocalRegistry() {
 		return []Row{d.localRegistry(ctx)}
 	}
+	if len(d.s.Services) == 0 {
+		return []Row{{Check: CheckRegistry, Status: Warn, Found: "no services, so no image repository to check"}}
+	}
+	rows := make([]Row, len(d.s.Services))
+	var wg sync.WaitGroup
+	for i, svc := range d.s.Services {
+		wg.Go(func() {
+			rows[i] = d.repository(ctx, d.s.ImageRepo(svc.Name))
+			if len(d.s.Services) > 1 {
+				rows[i].Found = svc.Name + ": " + rows[i].Found
+			}
+		})
+	}
+	wg.Wait()
+	return rows
+}
+
+// repository checks that images can be pushed to one service's repository.
+func (d *doctor) repository(ctx context.Context, image string) Row {
 	row := Row{Check: CheckRegistry}
-	repo, err := name.NewRepository(d.s.Registry)
+	repo, err := name.NewRepository(image)
 	if err != nil {
 		row.Status = Fail
-		row.Found = fmt.Sprintf("KO_DOCKER_REPO %q is not a repository: %v", d.s.Registry, err)
-		row.Fix = "set KO_DOCKER_REPO to a repository such as ghcr.io/andrelair-platform/platform-demo (lowercase)"
-		return []Row{row}
+		row.Found = fmt.Sprintf("%q is not a repository: %v", image, err)
+		row.Fix = "set KO_DOCKER_REPO to a registry and path such as ghcr.io/andrelair-platform (lower case): each service pushes to <KO_DOCKER_REPO>/<service>"
+		return row
 	}
 	ghcr := repo.RegistryStr() == "ghcr.io"
 
@@ -42,12 +62,12 @@ func (d *doctor) registry(ctx context.Context) []Row {
 		row.Status = Fail
 		row.Found = fmt.Sprintf("REGISTRY_USERNAME %q is set but REGISTRY_PASSWORD is empty", d.s.RegistryUsername)
 		row.Fix = "set REGISTRY_PASSWORD (in Actions: the job's GITHUB_TOKEN)"
-		return []Row{row}
+		return row
 	case d.s.RegistryUsername == "" && d.s.RegistryPassword != "":
 		row.Status = Fail
 		row.Found = "REGISTRY_PASSWORD " + secret.Mask(d.s.RegistryPassword) + " is set but REGISTRY_USERNAME is empty, so it would not be used"
 		row.Fix = "set REGISTRY_USERNAME (in Actions: github.actor)"
-		return []Row{row}
+		return row
 	case d.s.RegistryUsername != "":
 		// No fallback: the check is of these credentials alone.
 		kc = publish.Keychain(repo.RegistryStr(), d.s.RegistryUsername, d.s.RegistryPassword, nil)
@@ -59,7 +79,7 @@ func (d *doctor) registry(ctx context.Context) []Row {
 			row.Status = Fail
 			row.Found = fmt.Sprintf("cannot read the Docker credentials for %s: %s", repo.RegistryStr(), err.Error())
 			row.Fix = "fix the Docker config (~/.docker/config.json), or set REGISTRY_USERNAME and REGISTRY_PASSWORD"
-			return []Row{row}
+			return row
 		}
 		creds = "with the Docker config's login"
 		if auth == authn.Anonymous {
@@ -80,7 +100,7 @@ func (d *doctor) registry(ctx context.Context) []Row {
 		if ghcr {
 			row.Fix = "the package is private in this organisation: the cluster pulls it with an imagePullSecret (docs/runbook.md, step 5)"
 		}
-		return []Row{row}
+		return row
 	}
 	// The words publish would use for the same answer.
 	p := publish.Explain(err, repo.RegistryStr())
@@ -90,7 +110,7 @@ func (d *doctor) registry(ctx context.Context) []Row {
 		row.Found = fmt.Sprintf("cannot push to %s %s: no answer within %s", repo, creds, d.opts.Timeout)
 	}
 	row.Fix = p.Fix
-	return []Row{row}
+	return row
 }
 
 // localRegistry checks that the embedded registry can serve on its address:

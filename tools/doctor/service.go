@@ -15,45 +15,41 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// verify asks the live service of every environment which commit it
-// runs, all environments at once: one row each.
+// verify asks the live service of every service in every environment
+// which commit it runs, all at once: one row each.
 func (d *doctor) verify(ctx context.Context) []Row {
-	envs := d.s.Environments
-	if len(envs) == 0 {
-		return []Row{d.verifyIn(ctx, d.s, "")}
+	var targets []config.Target
+	for _, e := range d.s.Environments {
+		ts, _ := d.s.Targets(e.Name, "")
+		targets = append(targets, ts...)
 	}
-	rows := make([]Row, len(envs))
+	rows := make([]Row, len(targets))
 	var wg sync.WaitGroup
-	for i, e := range envs {
-		s, err := d.s.In(e.Name)
-		if err != nil {
-			rows[i] = Row{Check: CheckVerify, Status: Fail, Found: err.Error()}
-			continue
-		}
+	for i, t := range targets {
 		prefix := ""
-		if len(envs) > 1 {
-			prefix = e.Name + ": "
+		if len(targets) > 1 {
+			prefix = t.Name() + ": "
 		}
-		wg.Go(func() { rows[i] = d.verifyIn(ctx, s, prefix) })
+		wg.Go(func() { rows[i] = d.verifyIn(ctx, t, prefix) })
 	}
 	wg.Wait()
 	return rows
 }
 
-// verifyIn asks one environment's service which commit it runs; prefix
-// names the environment when there are several.
-func (d *doctor) verifyIn(ctx context.Context, s config.Settings, prefix string) (row Row) {
+// verifyIn asks one target's service which commit it runs; prefix names
+// the target when there are several.
+func (d *doctor) verifyIn(ctx context.Context, t config.Target, prefix string) (row Row) {
 	row.Check = CheckVerify
 	defer func() { row.Found = prefix + row.Found }()
-	urlVar := s.VarFor("VERIFY_URL")
-	target := s.VerifyURL
+	urlVar := t.Var("VERIFY_URL")
+	target := t.VerifyURL
 	if target == "" {
-		if !s.LocalGitops() {
+		if !d.s.LocalGitops() {
 			row.Found = fmt.Sprintf("not set: verify is skipped (set %s when the service is reachable from where ci runs)", urlVar)
 			return row
 		}
-		// The local loop serves the live version on LOCAL_ADDR.
-		target = "http://" + s.LocalAddr
+		// The local loop serves the live version on its local address.
+		target = "http://" + t.LocalAddr
 		v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
 		switch {
 		case err == nil:
@@ -61,14 +57,14 @@ func (d *doctor) verifyIn(ctx context.Context, s config.Settings, prefix string)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			// ci deploys the first environment, promote the others.
 			by := "promote"
-			if s.FirstEnvironment() {
+			if t.First() {
 				by = "ci"
 			}
-			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; %s serves the local rollout there", s.LocalAddr, by)
+			row.Found = fmt.Sprintf("local mode: nothing live on %s yet; %s serves the local rollout there", t.LocalAddr, by)
 		default:
 			row.Status = Warn
 			row.Found = fmt.Sprintf("local mode: %s does not answer as the service: %s", target, d.cause(err))
-			row.Fix = fmt.Sprintf("stop what serves %s, or set %s to a free loopback address", s.LocalAddr, s.LocalAddrVar())
+			row.Fix = fmt.Sprintf("stop what serves %s, or set %s to a free loopback address", t.LocalAddr, t.Var("LOCAL_ADDR"))
 		}
 		return row
 	}
@@ -96,21 +92,37 @@ func (d *doctor) verifyIn(ctx context.Context, s config.Settings, prefix string)
 // argo checks the optional Argo CD refresh: server reachable, token
 // accepted, application readable.
 func (d *doctor) argo(ctx context.Context) []Row {
-	row := Row{Check: CheckArgo}
-	if !d.s.ArgoConfigured() {
-		row.Found = "not set: no refresh after the bump (Argo CD polls the gitops repository every 3 minutes)"
-		return []Row{row}
+	if d.s.ArgoServer == "" || d.s.ArgoToken == "" {
+		return []Row{{Check: CheckArgo, Found: "not set: no refresh after the bump (Argo CD polls the gitops repository every 3 minutes)"}}
 	}
-	err := argocd.Check(ctx, argocd.Options{
-		Server: d.s.ArgoServer, Token: d.s.ArgoToken, App: d.s.ArgoApp,
-		Timeout: d.opts.Timeout, HTTPClient: d.opts.HTTPClient,
-	})
-	if err != nil {
-		row.Status = Fail
-		row.Found = err.Error()
-		row.Fix = "see docs/verify.md (Argo CD refresh)"
-		return []Row{row}
+	var targets []config.Target
+	for _, e := range d.s.Environments {
+		ts, _ := d.s.Targets(e.Name, "")
+		targets = append(targets, ts...)
 	}
-	row.Found = fmt.Sprintf("%s accepts the token (%s) and shows application %q", forge.Display(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), d.s.ArgoApp)
-	return []Row{row}
+	rows := make([]Row, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			row := Row{Check: CheckArgo}
+			defer func() { rows[i] = row }()
+			if !d.s.ArgoConfigured(t) {
+				row.Found = t.Name() + ": no Argo CD application named; set " + t.Var("ARGOCD_APP")
+				return
+			}
+			err := argocd.Check(ctx, argocd.Options{
+				Server: d.s.ArgoServer, Token: d.s.ArgoToken, App: t.ArgoApp,
+				Timeout: d.opts.Timeout, HTTPClient: d.opts.HTTPClient,
+			})
+			if err != nil {
+				row.Status = Fail
+				row.Found = t.Name() + ": " + err.Error()
+				row.Fix = "check " + t.Var("ARGOCD_APP") + "; see docs/verify.md (Argo CD refresh)"
+				return
+			}
+			row.Found = fmt.Sprintf("%s: %s accepts the token (%s) and shows application %q", t.Name(), forge.Display(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), t.ArgoApp)
+		})
+	}
+	wg.Wait()
+	return rows
 }

@@ -15,7 +15,7 @@ import (
 // config reports the mode and any error config.Load found.
 func (d *doctor) config(context.Context) []Row {
 	row := Row{Check: CheckConfig}
-	images := d.s.ImageRepo()
+	images := d.s.ImageRepo("<service>")
 	if d.s.LocalRegistry() {
 		images = "the embedded registry (" + images + ")"
 	}
@@ -46,8 +46,8 @@ func (d *doctor) config(context.Context) []Row {
 	return []Row{row, d.environments()}
 }
 
-// environments lists where commits go live, in order, and where each is
-// asked whether they did.
+// environments lists where commits go live, in order, and the services
+// that go there, with where the first environment serves each locally.
 func (d *doctor) environments() Row {
 	row := Row{Check: CheckEnvs}
 	var envs []string
@@ -55,7 +55,7 @@ func (d *doctor) environments() Row {
 		at := e.VerifyURL
 		switch {
 		case at == "" && d.s.LocalGitops():
-			at = "local rollout on " + e.LocalAddr
+			at = "local rollouts from " + e.LocalAddr
 		case at == "":
 			at = "no verify URL"
 		}
@@ -65,7 +65,23 @@ func (d *doctor) environments() Row {
 	if len(envs) == 0 {
 		row.Status, row.Found = Fail, "none: "+config.EnvironmentsFile+" did not load"
 		row.Fix = "fix " + config.EnvironmentsFile + " as the configuration row says"
+		return row
 	}
+	var svcs []string
+	for _, svc := range d.s.Services {
+		t, err := d.s.Target(svc.Name, d.s.First().Name)
+		if err != nil {
+			continue
+		}
+		svcs = append(svcs, fmt.Sprintf("%s (%s)", svc.Name, t.LocalAddr))
+	}
+	if len(svcs) == 0 {
+		row.Status = Warn
+		row.Found += "; no services"
+		row.Fix = "a service is a directory services/<name> that go.work uses, with a main package: go tool mage new <name> makes one"
+		return row
+	}
+	row.Found += "; services: " + strings.Join(svcs, ", ")
 	return row
 }
 

@@ -3,40 +3,55 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
-	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
-// clone makes a source repository for the pipeline to take live: the
-// stand-in service with build settings shaped like the repository's, and
-// the repository's own gitops/ template, committed once. It returns its
-// root. The service is the stand-in, so that these tests run again when
-// the pipeline or the gitops template changes, not on every change to the
-// service (which `mage ci` itself takes live).
-func clone(t *testing.T) string {
+// clone makes a source repository for the pipeline to take live: a
+// workspace of the named stand-in services with build settings shaped like
+// the repository's, and the repository's own gitops/ template (with
+// manifests for each service), committed once. It returns its root. The
+// services are the stand-in, so that these tests run again when the
+// pipeline or the gitops template changes, not on every change to the real
+// services (which `mage ci` itself takes live).
+func clone(t *testing.T, services ...string) string {
 	t.Helper()
+	if len(services) == 0 {
+		services = []string{fixture.Reference}
+	}
 	src := filepath.Join(inputs.Need(t, inputs.Gitops), "gitops")
 	dst := filepath.Join(t.TempDir(), "platform-demo")
-	if _, err := fixture.Module(dst); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(filepath.Join(dst, "gitops"), os.DirFS(src)); err != nil {
+	if err := fixture.Workspace(dst, src, services...); err != nil {
 		t.Fatal(err)
 	}
 	git(t, dst, "init", "-q", "-b", "main")
 	commit(t, dst, "initial")
 	return dst
+}
+
+// change commits a change to a source file of the named service, which
+// changes its binary.
+func change(t *testing.T, root, svc, msg string) buildinfo.Info {
+	t.Helper()
+	path := filepath.Join(root, "services", svc, "change.go")
+	if err := os.WriteFile(path, []byte("package main\n\n// "+msg+"\nvar change = "+strconv.Quote(msg)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return commit(t, root, msg)
 }
 
 func git(t *testing.T, dir string, args ...string) string {
@@ -64,11 +79,14 @@ func commit(t *testing.T, dir, msg string) buildinfo.Info {
 }
 
 // localSettings are the local loop's settings for a clone, on free ports.
+// The registry keeps its port across runs, as it does for users: an image
+// names its base by the registry's address, so a build's digest depends on
+// it.
 func localSettings(t *testing.T, root string) config.Settings {
 	t.Helper()
 	env := map[string]string{
 		"PIPELINE_STATE_DIR":  filepath.Join(root, ".state"),
-		"LOCAL_REGISTRY_ADDR": "127.0.0.1:0",
+		"LOCAL_REGISTRY_ADDR": freeAddr(t),
 		"LOCAL_ADDR":          "127.0.0.1:0",
 		"VERIFY_TIMEOUT":      "2m",
 	}
@@ -81,106 +99,197 @@ func localSettings(t *testing.T, root string) config.Settings {
 
 func running(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
 
-// TestLocalLoop drives the stages after test through the local loop, as
-// `mage ci` does: a commit goes live, a second commit replaces it and its
-// process, and an older commit is refused by the bump guard.
+// results are a summary's services as "name:result", in order.
+func results(sum Summary) string {
+	var out []string
+	for _, r := range sum.Services {
+		out = append(out, r.Service+":"+r.Result)
+	}
+	return strings.Join(out, " ")
+}
+
+// stages are a summary's stages as "[service ]name:status", in order.
+func stages(sum Summary) string {
+	var out []string
+	for _, st := range sum.Stages {
+		out = append(out, strings.TrimSpace(st.Service+" "+st.Name)+":"+st.Status)
+	}
+	return strings.Join(out, " ")
+}
+
+// result is the named service's result, or a failure of the test.
+func result(t *testing.T, sum Summary, svc string) ServiceResult {
+	t.Helper()
+	r, ok := sum.Service(svc)
+	if !ok {
+		t.Fatalf("the summary has no row for %s:\n%s", svc, sum.Text())
+	}
+	return r
+}
+
+// TestLocalLoop drives ci through the local loop with two services: the
+// first run takes both live; a change to one deploys that one alone and
+// leaves the other's process running; a docs-only commit builds nothing;
+// a manifest whose source commit says otherwise but whose digest is the
+// build's is not bumped; and an older checkout stands down.
 func TestLocalLoop(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the service: skipped with -short")
+		t.Skip("builds and runs the services: skipped with -short")
 	}
 	// Its own clone, ports and state: it runs beside the others, which
 	// spend most of their time waiting for builds and rollouts.
 	t.Parallel()
 	ctx := context.Background()
-	root := clone(t)
+	root := clone(t, "platform-demo", "hello")
 	s := localSettings(t, root)
-	first, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Run("run takes a commit live and stops what it started", func(t *testing.T) {
-		sum, err := Run(ctx, Options{Settings: s, Build: first})
+	head := func() buildinfo.Info {
+		info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})
 		if err != nil {
-			t.Fatalf("Run() error = %v\n%s", err, sum.Text())
+			t.Fatal(err)
 		}
-		var names []string
-		for _, st := range sum.Stages {
-			names = append(names, st.Name+":"+st.Status)
-		}
-		if got, want := strings.Join(names, " "), "test:skipped build:ok push:ok bump:ok rollout:ok verify:ok"; got != want {
-			t.Errorf("stages = %q, want %q", got, want)
-		}
-		if sum.LiveCommit != first.Commit || sum.Live <= 0 || !strings.Contains(sum.Image, "@sha256:") || len(sum.GitopsCommit) != 40 {
-			t.Errorf("summary = %+v, want commit %s live, a digest-pinned image and a gitops commit", sum, first.Commit)
-		}
-	})
-
-	// One Pipeline across commits, as `mage local` keeps one rollout.
+		return info
+	}
+	// One Pipeline across the runs, as `mage local` keeps the rollouts:
+	// what each run deploys, it serves.
 	p := New(s, nil)
 	defer p.Close(ctx)
-	deploy := func(info buildinfo.Info) (int, int) {
+	stop := serve(t, p)
+	defer stop()
+	live := func(svc string) verify.Version {
 		t.Helper()
-		pub, err := p.Publish(ctx, info)
+		tg, err := s.Target(svc, s.First().Name)
 		if err != nil {
-			t.Fatalf("Publish(%s) error = %v", info.Version, err)
+			t.Fatal(err)
 		}
-		b, err := p.Bump(ctx, pub.Ref, info)
-		if err != nil || b.Outcome != bump.Committed {
-			t.Fatalf("Bump(%s) = %+v, %v", info.Version, b, err)
-		}
-		res, err := p.Rollout(ctx)
+		v, err := verify.Probe(ctx, nil, p.Deployment(tg).VerifyURL())
 		if err != nil {
-			t.Fatalf("Rollout(%s) error = %v", info.Version, err)
+			t.Fatalf("%s /version: %v", svc, err)
 		}
-		if _, err := p.Verify(ctx, info.Commit); err != nil {
-			t.Fatalf("Verify(%s) error = %v", info.Version, err)
+		return v
+	}
+	first := head()
+
+	sum, err := Run(ctx, Options{Settings: s, Build: first})
+	if err != nil {
+		t.Fatalf("first Run() error = %v\n%s", err, sum.Text())
+	}
+	if got, want := results(sum), "hello:deployed platform-demo:deployed"; got != want {
+		t.Fatalf("first run: %s, want %s\n%s", got, want, sum.Text())
+	}
+	for _, svc := range []string{"hello", "platform-demo"} {
+		r := result(t, sum, svc)
+		if r.LiveCommit != first.Commit || r.Live <= 0 || !strings.Contains(r.Image, "/"+svc+":") || !strings.Contains(r.Image, "@sha256:") || len(r.GitopsCommit) != 40 {
+			t.Errorf("first run, %s = %+v, want %s live from its own digest-pinned image and a gitops commit", svc, r, first.Version)
 		}
-		return res.PID, res.PreviousPID
+	}
+	demoStarted := live("platform-demo").Started
+
+	second := change(t, root, "hello", "hello changes")
+	sum, err = Run(ctx, Options{Settings: s, Build: second})
+	if err != nil {
+		t.Fatalf("Run() after a change to hello: %v\n%s", err, sum.Text())
+	}
+	if got, want := results(sum), "hello:deployed platform-demo:unchanged"; got != want {
+		t.Errorf("after a change to hello: %s, want %s\n%s", got, want, sum.Text())
+	}
+	if got, want := stages(sum), "test:skipped plan:ok hello build:ok hello push:ok hello bump:ok hello rollout:ok hello verify:ok"; got != want {
+		t.Errorf("after a change to hello: stages %s, want %s", got, want)
+	}
+	if r := result(t, sum, "platform-demo"); r.Commit != first.Commit || !strings.Contains(r.Detail, "no file it is built from changed since "+first.Version) {
+		t.Errorf("platform-demo = %+v, want unchanged since %s", r, first.Version)
+	}
+	if v := live("hello"); v.Commit != second.Commit {
+		t.Errorf("hello /version = %+v, want %s", v, second.Version)
+	}
+	if v := live("platform-demo"); v.Commit != first.Commit || !v.Started.Equal(demoStarted) {
+		t.Errorf("platform-demo /version = %+v, want %s still, started at %s: it must not restart", v, first.Version, demoStarted)
 	}
 
-	if err := os.WriteFile(filepath.Join(root, "services/svc/CHANGE"), []byte("second\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "README.md"), []byte("# docs\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second := commit(t, root, "second")
-	secondPID, _ := deploy(second)
-
-	third := commit(t, root, "third")
-	thirdPID, previous := deploy(third)
-	if previous != secondPID || running(secondPID) {
-		t.Errorf("after deploying %s: previous pid %d (want %d) running=%v, want the old version stopped", third.Version, previous, secondPID, running(secondPID))
+	docs := commit(t, root, "docs only")
+	sum, err = Run(ctx, Options{Settings: s, Build: docs})
+	if err != nil {
+		t.Fatalf("Run() after a docs-only commit: %v\n%s", err, sum.Text())
 	}
-	live, err := verify.Probe(ctx, nil, p.VerifyURL())
-	if err != nil || live.Commit != third.Commit {
-		t.Errorf("live /version = %+v, %v; want commit %s", live, err, third.Commit)
+	if got, want := results(sum), "hello:unchanged platform-demo:unchanged"; got != want {
+		t.Errorf("after a docs-only commit: %s, want %s\n%s", got, want, sum.Text())
+	}
+	if got, want := stages(sum), "test:skipped plan:ok"; got != want {
+		t.Errorf("after a docs-only commit: stages %s, want the plan alone", got)
 	}
 
-	// Re-running the pipeline of an older commit must not roll back.
-	pub, err := p.Publish(ctx, second)
+	// A run of an older checkout stands down: a newer commit is deployed.
+	git(t, root, "checkout", "-q", first.Commit)
+	sum, err = Run(ctx, Options{Settings: s, Build: first})
+	if err != nil {
+		t.Fatalf("Run() of an older checkout: %v\n%s", err, sum.Text())
+	}
+	if r := result(t, sum, "hello"); r.Result != Newer {
+		t.Errorf("hello from an older checkout = %+v, want %s: %s runs", r, Newer, second.Version)
+	}
+	if v := live("hello"); v.Commit != second.Commit {
+		t.Errorf("after an older run: hello /version = %+v, want %s still", v, second.Version)
+	}
+	git(t, root, "checkout", "-q", "main")
+
+	// Ground truth over the analysis: the manifest says another source
+	// commit, but the image is the digest a build gives; nothing is bumped.
+	tg, _ := s.Target("hello", s.First().Name)
+	d := p.Deployment(tg)
+	revs, err := d.History(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.Bump(ctx, pub.Ref, second)
-	if err != nil || b.Outcome != bump.NewerDeployed {
-		t.Fatalf("Bump(older %s) = %+v, %v; want refused because %s is deployed", second.Version, b, err, third.Version)
+	opts := d.gitopsOptions()
+	opts.Image, opts.SourceCommit, opts.Force = revs[0].Image, first.Commit, true
+	if _, err := d.change(ctx, opts); err != nil {
+		t.Fatal(err)
 	}
-	if res, err := p.Rollout(ctx); err != nil || res.Changed || res.PID != thirdPID {
-		t.Errorf("Rollout after a refused bump = %+v, %v; want pid %d unchanged", res, err, thirdPID)
+	sum, err = Run(ctx, Options{Settings: s, Build: docs})
+	if err != nil {
+		t.Fatalf("Run() with a misleading manifest: %v\n%s", err, sum.Text())
+	}
+	if r := result(t, sum, "hello"); r.Result != Unchanged || !strings.Contains(r.Detail, "rebuilt to the digest") || strings.Contains(stages(sum), "hello bump") {
+		t.Errorf("hello with the digest it runs = %+v (stages %s), want unchanged, not bumped", r, stages(sum))
 	}
 
-	// The whole run of an older commit ends well, and deploys nothing.
-	sum, err := Run(ctx, Options{Settings: s, Build: second})
+}
+
+// serve runs p's local rollouts as `mage local` does, until stop.
+func serve(t *testing.T, p *Pipeline) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Serve(ctx, 100*time.Millisecond, func(config.Target, string) { ready <- struct{}{} })
+	}()
+	n := 0
+	for _, e := range p.Settings().Environments {
+		ts, _ := p.Settings().Targets(e.Name, "")
+		n += len(ts)
+	}
+	for range n {
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("Serve() = %v before it served", err)
+		}
+	}
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// freeAddr is a free loopback address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	port, err := loopback.FreePort()
 	if err != nil {
-		t.Fatalf("Run(older %s) error = %v\n%s", second.Version, err, sum.Text())
+		t.Fatal(err)
 	}
-	var stages []string
-	for _, st := range sum.Stages {
-		stages = append(stages, st.Name+":"+st.Status)
-	}
-	if got, want := strings.Join(stages, " "), "test:skipped build:ok push:ok bump:ok deploy:skipped verify:skipped"; got != want {
-		t.Errorf("Run(older) stages = %q, want %q\n%s", got, want, sum.Text())
-	}
-	if live, err := verify.Probe(ctx, nil, p.VerifyURL()); err != nil || live.Commit != third.Commit {
-		t.Errorf("after Run(older): live /version = %+v, %v; want %s still", live, err, third.Commit)
-	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
@@ -20,118 +21,112 @@ const CheckTimeout = 30 * time.Second
 type PromoteOptions struct {
 	// Settings is the resolved configuration.
 	Settings config.Settings
-	// Target is the environment to promote to; its image comes from the
+	// Target is the environment to promote to; its images come from the
 	// environment before it.
 	Target string
+	// Service is the service to promote; empty means every service.
+	Service string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
 
 // Promote takes exactly the image, by digest, and the source commit that
-// the environment before Target deploys, once that environment's /version
-// reports the commit in VERIFY_CONSECUTIVE answers in a row, to Target:
-// the same guarded bump as a deploy, then the rollout or Argo CD refresh
-// and verify. It never builds: the digest that was tested is the digest
-// that ships. It refuses when the previous environment does not run what
-// its manifest says, or when Target runs a newer commit already.
+// the environment before Target deploys of each service (or of Service),
+// once that environment's /version reports the commit in
+// VERIFY_CONSECUTIVE answers in a row, to Target: the same guarded bump as
+// a deploy, then the rollout or Argo CD refresh and verify. It never
+// builds: the digest that was tested is the digest that ships. A service
+// Target runs at that commit already is unchanged; one whose previous
+// environment is not verified, or that Target runs newer, fails, naming
+// why; the services go side by side and one failing stops no other.
 func Promote(ctx context.Context, opts PromoteOptions) (Summary, error) {
-	p := New(opts.Settings, opts.Logger)
+	s := opts.Settings
+	p := New(s, opts.Logger)
 	defer p.Close(context.WithoutCancel(ctx))
-	r := &run{sum: Summary{Action: "promote", Environment: opts.Target, Mode: opts.Settings.Mode(), Deploy: true}, start: time.Now(), log: p.log}
+	r := newRun(Summary{Action: "promote", Environment: opts.Target, Mode: s.Mode(), Deploy: true}, p.log)
 
-	prev, err := opts.Settings.Previous(opts.Target)
+	prev, err := s.Previous(opts.Target)
 	if err != nil {
 		return r.done(err)
 	}
-	target, err := p.In(opts.Target)
+	sources, err := s.Targets(prev.Name, opts.Service)
 	if err != nil {
 		return r.done(err)
 	}
-	r.log = target.log
-	source, err := p.In(prev.Name)
-	if err != nil {
-		return r.done(err)
+	r.sum.Why = "the images " + prev.Name + " runs, verified there"
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		r.result(src.Service.Name)
+		wg.Go(func() {
+			dst, err := s.Target(src.Service.Name, opts.Target)
+			if err != nil {
+				r.fail(src.Service.Name, "", err)
+				return
+			}
+			p.promote(ctx, r, p.Deployment(src), p.Deployment(dst))
+		})
 	}
-	r.sum.Why = "the image " + prev.Name + " runs, verified there"
+	wg.Wait()
+	return r.done(r.err())
+}
 
+// promote takes one service's image from src to dst.
+func (p *Pipeline) promote(ctx context.Context, r *run, src, dst *Deployment) {
+	svc := src.t.Service.Name
 	var from bump.Revision
-	if err := r.stage("check", func() (string, error) {
+	if err := r.stage(svc, "check", func() (string, error) {
 		var err error
-		from, err = source.verified(ctx)
+		from, err = src.verified(ctx)
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s runs %s (%s), as its manifest says", prev.Name, short(from.SourceCommit), from.Image), nil
+		return fmt.Sprintf("%s runs %s (%s), as its manifest says", src.t.Environment, short(from.SourceCommit), from.Image), nil
 	}); err != nil {
-		return r.done(err)
+		r.fail(svc, "", err)
+		return
 	}
-	r.sum.Commit, r.sum.Version, r.sum.Image = from.SourceCommit, short(from.SourceCommit), from.Image
+	r.set(svc, func(sr *ServiceResult) { sr.Commit, sr.Image = from.SourceCommit, from.Image })
 
-	opts2 := target.gitopsOptions()
-	opts2.Image, opts2.SourceCommit = from.Image, from.SourceCommit
-	opts2.Action, opts2.Reason = "promote", "verified on "+prev.Name
-	opts2.DryRun = opts.Settings.BumpDryRun
-	return target.afterBump(ctx, r, opts2, func(res bump.Result) error {
+	opts := dst.gitopsOptions()
+	opts.Image, opts.SourceCommit = from.Image, from.SourceCommit
+	opts.Action, opts.Reason = "promote", "verified on "+src.t.Environment
+	opts.DryRun = p.s.BumpDryRun
+	dst.release(ctx, r, opts, func(res bump.Result) error {
 		if res.Outcome == bump.NewerDeployed {
-			return fmt.Errorf("%s runs %s, newer than %s from %s: nothing promoted (to go back on purpose: go tool mage rollback -env=%s -to=%s)",
-				opts.Target, short(res.PreviousCommit), short(from.SourceCommit), prev.Name, opts.Target, short(from.SourceCommit))
+			return fmt.Errorf("%s runs %s, newer than %s from %s: nothing promoted (to go back on purpose: go tool mage rollback -env=%s -service=%s -to=%s)",
+				dst.t.Environment, short(res.PreviousCommit), short(from.SourceCommit), src.t.Environment, dst.t.Environment, svc, short(from.SourceCommit))
 		}
 		return nil
 	})
 }
 
-// verified returns what the environment's manifest deploys, once its
-// /version reports that commit: in the local loop, after rolling the
-// manifest out (or leaving it to a running `mage local`).
-func (p *Pipeline) verified(ctx context.Context) (bump.Revision, error) {
-	env := p.s.Environment
-	revs, err := p.History(ctx, 1)
+// verified returns what the target's manifest deploys, once its /version
+// reports that commit: in the local loop, after rolling the manifest out
+// (or leaving it to a running `mage local`).
+func (d *Deployment) verified(ctx context.Context) (bump.Revision, error) {
+	t := d.t
+	revs, err := d.History(ctx, 1)
 	if err != nil {
 		return bump.Revision{}, err
 	}
 	if len(revs) == 0 || revs[0].SourceCommit == "" {
-		return bump.Revision{}, fmt.Errorf("%s's manifest (%s) records no source commit: deploy it first (go tool mage ci, or promote to it)", env, p.s.GitopsPath)
+		return bump.Revision{}, fmt.Errorf("%s's manifest of %s (%s) records no source commit: deploy it first (go tool mage ci, or promote to it)", t.Environment, t.Service.Name, t.Path)
 	}
 	cur := revs[0]
 	if !strings.Contains(cur.Image, "@sha256:") {
-		return bump.Revision{}, fmt.Errorf("%s deploys %s, a tag without a digest: promotion ships the digest that was tested; deploy %s with go tool mage ci, which pins it", env, cur.Image, env)
+		return bump.Revision{}, fmt.Errorf("%s deploys %s, a tag without a digest: promotion ships the digest that was tested; deploy %s with go tool mage ci, which pins it", t.Name(), cur.Image, t.Environment)
 	}
-	if p.s.LocalGitops() {
-		if _, err := p.Rollout(ctx); err != nil {
-			return bump.Revision{}, fmt.Errorf("roll out %s: %w", env, err)
+	if d.p.s.LocalGitops() {
+		if _, err := d.Rollout(ctx); err != nil {
+			return bump.Revision{}, fmt.Errorf("roll out %s: %w", t.Name(), err)
 		}
 	}
-	if p.VerifyURL() == "" {
+	if d.VerifyURL() == "" {
 		return bump.Revision{}, fmt.Errorf("cannot check that %s runs %s: set %s (or verifyURL of %s in %s) to its address; promotion takes only an image that answers there",
-			env, short(cur.SourceCommit), p.s.VarFor("VERIFY_URL"), env, config.EnvironmentsFile)
+			t.Name(), short(cur.SourceCommit), t.Var("VERIFY_URL"), t.Environment, config.EnvironmentsFile)
 	}
-	if _, err := p.verify(ctx, cur.SourceCommit, min(p.s.VerifyTimeout, CheckTimeout)); err != nil {
-		return bump.Revision{}, fmt.Errorf("%s is not verified, so nothing is promoted from it: %w", env, err)
+	if _, err := d.verify(ctx, cur.SourceCommit, min(d.p.s.VerifyTimeout, CheckTimeout)); err != nil {
+		return bump.Revision{}, fmt.Errorf("%s is not verified, so nothing is promoted from it: %w", t.Name(), err)
 	}
 	return cur, nil
-}
-
-// afterBump makes the bump opts describe, refused when refuse says so,
-// then, unless the bump left nothing to make live, the rollout or refresh
-// and verify. It records the stages in r and ends the run.
-func (p *Pipeline) afterBump(ctx context.Context, r *run, opts bump.Options, refuse func(bump.Result) error) (Summary, error) {
-	var res bump.Result
-	if err := r.stage("bump", func() (string, error) {
-		var err error
-		res, err = p.change(ctx, opts)
-		if err == nil {
-			err = refuse(res)
-		}
-		return res.String(), err
-	}); err != nil {
-		return r.done(err)
-	}
-	r.sum.GitopsCommit, r.sum.GitopsURL = res.Commit, res.URL
-	r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
-	if reason := stopReason(res); reason != "" {
-		r.skip("deploy", reason)
-		r.skip("verify", reason)
-		return r.done(nil)
-	}
-	return r.done(p.deploy(ctx, r, opts.SourceCommit))
 }

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/service"
 )
 
 // RollbackDepth is how many revisions of a manifest a rollback looks back
@@ -24,6 +26,9 @@ type RollbackOptions struct {
 	Settings config.Settings
 	// Environment is the environment to roll back; empty means the first.
 	Environment string
+	// Service is the service to roll back; empty means every service, or
+	// the one whose image To names.
+	Service string
 	// To is what to go back to: a source commit (full or at least 7
 	// characters) found in the manifest's history, or an image reference.
 	// Empty means the image the manifest deployed before the current one.
@@ -34,69 +39,112 @@ type RollbackOptions struct {
 	Logger *slog.Logger
 }
 
-// Rollback points an environment's manifest back at an earlier image,
-// with the bump's ordering guard deliberately overridden, then rolls it
-// out (or refreshes Argo CD) and verifies it. Its gitops commit says it is
-// a rollback, from what, to what and why. The summary names what it
-// replaced and what is live now.
+// Rollback points a service's manifest in an environment back at an
+// earlier image (each service's, when no service is named), with the
+// bump's ordering guard deliberately overridden, then rolls it out (or
+// refreshes Argo CD) and verifies it. Its gitops commit says it is a
+// rollback, from what, to what and why. The summary names what it replaced
+// and what is live now.
 func Rollback(ctx context.Context, opts RollbackOptions) (Summary, error) {
 	s := opts.Settings
 	if opts.Environment == "" {
-		opts.Environment = s.Environments[0].Name
+		opts.Environment = s.First().Name
 	}
 	p := New(s, opts.Logger)
 	defer p.Close(context.WithoutCancel(ctx))
-	r := &run{sum: Summary{Action: "rollback", Environment: opts.Environment, Mode: s.Mode(), Deploy: true}, start: time.Now(), log: p.log}
+	r := newRun(Summary{Action: "rollback", Environment: opts.Environment, Mode: s.Mode(), Deploy: true}, p.log)
 	reason := strings.TrimSpace(opts.Reason)
 	if reason == "" {
 		reason = "none given (ROLLBACK_REASON)"
 	}
 	r.sum.Why = "reason: " + reason
 
-	env, err := p.In(opts.Environment)
+	svc, err := rollbackService(s, opts.Service, opts.To)
 	if err != nil {
 		return r.done(err)
 	}
-	r.log = env.log
-	var to, cur bump.Revision
-	if err := r.stage("pick", func() (string, error) {
+	targets, err := s.Targets(opts.Environment, svc)
+	if err != nil {
+		return r.done(err)
+	}
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		r.result(t.Service.Name)
+		wg.Go(func() { p.Deployment(t).rollback(ctx, r, opts.To, reason) })
+	}
+	wg.Wait()
+	return r.done(r.err())
+}
+
+// rollbackService is the service a rollback is of: the named one; else
+// the one whose image To names; else, when To names a commit, the only
+// service there is; else all ("").
+func rollbackService(s config.Settings, named, to string) (string, error) {
+	to = strings.TrimSpace(to)
+	switch {
+	case named != "":
+		return named, nil
+	case to == "":
+		return "", nil
+	case hexPrefix.MatchString(to):
+		if len(s.Services) == 1 {
+			return s.Services[0].Name, nil
+		}
+		return "", fmt.Errorf("-to=%s names a commit, and each service has its own: name the service too (-service=<name>; the services are %s)", to, service.Names(s.Services))
+	}
+	ref, err := name.ParseReference(to)
+	if err != nil {
+		return "", fmt.Errorf("-to=%q is neither a commit sha nor an image reference: give a commit (7 to 40 hex characters) or repo:tag@sha256:...", to)
+	}
+	repo := ref.Context().RepositoryStr()
+	last := repo[strings.LastIndexByte(repo, '/')+1:]
+	if _, err := service.Find(s.Services, last); err != nil {
+		return "", fmt.Errorf("image %s is of no service (its repository ends in %q): name the service (-service=<name>): %w", to, last, err)
+	}
+	return last, nil
+}
+
+// rollback rolls the target back to to.
+func (d *Deployment) rollback(ctx context.Context, r *run, to, reason string) {
+	svc := d.t.Service.Name
+	var target, cur bump.Revision
+	if err := r.stage(svc, "pick", func() (string, error) {
 		var err error
-		to, cur, err = env.pick(ctx, opts.To)
+		target, cur, err = d.pick(ctx, to)
 		if err != nil {
 			return "", err
 		}
-		if err := env.CheckImage(ctx, to.Image); err != nil {
+		if err := d.p.CheckImage(ctx, target.Image); err != nil {
 			return "", err
 		}
-		detail := fmt.Sprintf("back to %s (%s), from %s", short(to.SourceCommit), to.Image, short(cur.SourceCommit))
-		if to.Commit != "" {
-			detail += fmt.Sprintf("; deployed before by gitops %s on %s", short(to.Commit), to.Time.Format(time.DateOnly))
+		detail := fmt.Sprintf("back to %s (%s), from %s", short(target.SourceCommit), target.Image, short(cur.SourceCommit))
+		if target.Commit != "" {
+			detail += fmt.Sprintf("; deployed before by gitops %s on %s", short(target.Commit), target.Time.Format(time.DateOnly))
 		}
 		return detail, nil
 	}); err != nil {
-		return r.done(err)
+		r.fail(svc, "", err)
+		return
 	}
-	r.sum.Commit, r.sum.Version, r.sum.Image = to.SourceCommit, short(to.SourceCommit), to.Image
-
-	bopts := env.gitopsOptions()
-	bopts.Image, bopts.SourceCommit = to.Image, to.SourceCommit
-	bopts.Action, bopts.Reason = "roll back to", reason
-	bopts.Force, bopts.DryRun = true, s.BumpDryRun
-	return env.afterBump(ctx, r, bopts, func(bump.Result) error { return nil })
+	opts := d.gitopsOptions()
+	opts.Image, opts.SourceCommit = target.Image, target.SourceCommit
+	opts.Action, opts.Reason = "roll back to", reason
+	opts.Force, opts.DryRun = true, d.p.s.BumpDryRun
+	d.release(ctx, r, opts, nil)
 }
 
 var hexPrefix = regexp.MustCompile(`^[0-9a-fA-F]{7,40}$`)
 
 // pick finds what a rollback goes to in the manifest's history, and what
 // the manifest deploys now.
-func (p *Pipeline) pick(ctx context.Context, to string) (target, current bump.Revision, err error) {
-	path := p.s.GitopsPath
-	revs, err := p.History(ctx, RollbackDepth)
+func (d *Deployment) pick(ctx context.Context, to string) (target, current bump.Revision, err error) {
+	path := d.t.Path
+	revs, err := d.History(ctx, RollbackDepth)
 	if err != nil {
 		return target, current, err
 	}
 	if len(revs) == 0 {
-		return target, current, fmt.Errorf("%s has no history on %s: nothing to roll back", path, p.s.GitopsBranch)
+		return target, current, fmt.Errorf("%s has no history on %s: nothing to roll back", path, d.t.Branch)
 	}
 	current = revs[0]
 	to = strings.TrimSpace(to)
@@ -135,7 +183,7 @@ func (p *Pipeline) pick(ctx context.Context, to string) (target, current bump.Re
 	}
 	// An image the manifest never deployed: its annotation says which
 	// commit it was built from, which verify waits for.
-	commit, err := p.ImageRevision(ctx, to)
+	commit, err := d.p.ImageRevision(ctx, to)
 	if err != nil {
 		return target, current, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -35,8 +36,10 @@ const (
 	Unknown = "unknown"
 )
 
-// EnvStatus is what `mage status` knows of one environment.
-type EnvStatus struct {
+// TargetStatus is what `mage status` knows of one service in one
+// environment.
+type TargetStatus struct {
+	Service     string `json:"service"`
 	Environment string `json:"environment"`
 	// Path and Branch locate the manifest in the gitops repository.
 	Path   string `json:"path"`
@@ -72,50 +75,56 @@ type EnvStatus struct {
 	Why     string `json:"why"`
 }
 
-// Status is the state of every environment.
+// Status is the state of every service in every environment.
 type Status struct {
-	Mode         string      `json:"mode"`
-	Environments []EnvStatus `json:"environments"`
+	Mode string `json:"mode"`
+	// Targets are in service order, each service's environments in order.
+	Targets []TargetStatus `json:"targets"`
 }
 
-// Healthy reports whether no environment is drifted or unreachable.
-func (st Status) Healthy() bool {
-	for _, e := range st.Environments {
-		if e.Verdict == Drifted || e.Verdict == Unreachable {
-			return false
+// Bad lists the targets that are drifted or unreachable, "service in
+// environment is verdict", for the error a failing status returns.
+func (st Status) Bad() []string {
+	var bad []string
+	for _, t := range st.Targets {
+		if t.Verdict == Drifted || t.Verdict == Unreachable {
+			bad = append(bad, t.Service+" in "+t.Environment+" is "+t.Verdict)
 		}
 	}
-	return true
+	return bad
 }
 
-// ReadStatus asks, for every environment at once, the gitops repository
-// what its manifest deploys, the registry whether the image is there, the
-// service what it runs, and Argo CD what it thinks; each probe is bounded
-// by ProbeTimeout. It changes nothing that is deployed, and it reads the
-// local rollouts without starting them.
-func ReadStatus(ctx context.Context, s config.Settings, logger *slog.Logger) Status {
+// ReadStatus asks, for every service (or only svc) in every environment at
+// once, the gitops repository what its manifest deploys, the registry
+// whether the image is there, the service what it runs, and Argo CD what it
+// thinks; each probe is bounded by ProbeTimeout. It changes nothing that is
+// deployed, and it reads the local rollouts without starting them.
+func ReadStatus(ctx context.Context, s config.Settings, svc string, logger *slog.Logger) (Status, error) {
 	p := New(s, logger)
 	defer p.Close(context.WithoutCancel(ctx))
-	out := Status{Mode: s.Mode(), Environments: make([]EnvStatus, len(s.Environments))}
+	var targets []config.Target
+	for _, e := range s.Environments {
+		ts, err := s.Targets(e.Name, svc)
+		if err != nil {
+			return Status{}, err
+		}
+		targets = append(targets, ts...)
+	}
+	// Service-major: a service's environments side by side in the table.
+	slices.SortStableFunc(targets, func(a, b config.Target) int { return strings.Compare(a.Service.Name, b.Service.Name) })
+	out := Status{Mode: s.Mode(), Targets: make([]TargetStatus, len(targets))}
 	var wg sync.WaitGroup
-	for i, e := range s.Environments {
-		wg.Go(func() {
-			ep, err := p.In(e.Name)
-			if err != nil {
-				out.Environments[i] = EnvStatus{Environment: e.Name, Verdict: Unknown, Why: err.Error()}
-				return
-			}
-			out.Environments[i] = ep.status(ctx)
-		})
+	for i, t := range targets {
+		wg.Go(func() { out.Targets[i] = p.Deployment(t).status(ctx) })
 	}
 	wg.Wait()
-	return out
+	return out, nil
 }
 
-// status reads the environment's state, its probes side by side.
-func (p *Pipeline) status(ctx context.Context) EnvStatus {
-	s := p.s
-	st := EnvStatus{Environment: s.Environment, Path: s.GitopsPath, Branch: s.GitopsBranch, URL: p.VerifyURL()}
+// status reads the target's state, its probes side by side.
+func (d *Deployment) status(ctx context.Context) TargetStatus {
+	p, s, t := d.p, d.p.s, d.t
+	st := TargetStatus{Service: t.Service.Name, Environment: t.Environment, Path: t.Path, Branch: t.Branch, URL: d.VerifyURL()}
 	var wg sync.WaitGroup
 	probe := func(fn func(context.Context)) {
 		wg.Go(func() {
@@ -125,13 +134,13 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 		})
 	}
 	probe(func(ctx context.Context) {
-		revs, err := p.History(ctx, 1)
+		revs, err := d.History(ctx, 1)
 		switch {
 		case err != nil:
 			st.GitopsError = err.Error()
 			return
 		case len(revs) == 0:
-			st.GitopsError = "no commit has changed " + s.GitopsPath + " on " + s.GitopsBranch
+			st.GitopsError = "no commit has changed " + t.Path + " on " + t.Branch
 			return
 		}
 		cur := revs[0]
@@ -155,7 +164,7 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 			v, err := verify.Probe(ctx, nil, st.URL)
 			if err != nil {
 				st.LiveError = err.Error()
-				if s.LocalGitops() && s.VerifyURL == "" {
+				if s.LocalGitops() && t.VerifyURL == "" {
 					st.LiveError += " (the local rollouts run while `go tool mage local` does)"
 				}
 				return
@@ -163,9 +172,9 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 			st.Live, st.LiveSince = strings.ToLower(v.Commit), v.Started
 		})
 	}
-	if s.ArgoConfigured() {
+	if s.ArgoConfigured(t) {
 		probe(func(ctx context.Context) {
-			app, err := argocd.Status(ctx, argocd.Options{Server: s.ArgoServer, Token: s.ArgoToken, App: s.ArgoApp})
+			app, err := argocd.Status(ctx, argocd.Options{Server: s.ArgoServer, Token: s.ArgoToken, App: t.ArgoApp})
 			if err != nil {
 				st.ArgoError = err.Error()
 				return
@@ -176,14 +185,14 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 	wg.Wait()
 	st.Verdict, st.Why = verdict(st, s.VerifyTimeout, time.Now())
 	if st.URL == "" {
-		st.Why = "no address to ask: set " + s.VarFor("VERIFY_URL") + " (or verifyURL in " + config.EnvironmentsFile + ")"
+		st.Why = "no address to ask: set " + t.Var("VERIFY_URL") + " (or verifyURL in " + config.EnvironmentsFile + ")"
 	}
 	return st
 }
 
 // verdict judges an environment from what its probes found; settle is how
 // long after a bump a different live commit still counts as deploying.
-func verdict(st EnvStatus, settle time.Duration, now time.Time) (string, string) {
+func verdict(st TargetStatus, settle time.Duration, now time.Time) (string, string) {
 	switch {
 	case st.GitopsError != "":
 		return Unreachable, "gitops: " + st.GitopsError
@@ -210,14 +219,33 @@ func verdict(st EnvStatus, settle time.Duration, now time.Time) (string, string)
 	return Drifted, fmt.Sprintf("%s answers, but git has deployed %s since %s", short(st.Live), short(st.SourceCommit), st.GitopsTime.Format(time.RFC3339))
 }
 
-// Text renders the status as one small table per environment.
+// Text renders the status as a table, a row per service in each
+// environment, then, for each row that is not in sync, the details that
+// say why.
 func (st Status) Text(now time.Time) string {
 	var b strings.Builder
-	for i, e := range st.Environments {
-		if i > 0 {
-			b.WriteByte('\n')
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "SERVICE\tENVIRONMENT\tVERDICT\tDEPLOYS\tLIVE\tSINCE\tADDRESS\n")
+	for _, e := range st.Targets {
+		live := "-"
+		switch {
+		case e.LiveError != "":
+			live = "no answer"
+		case e.Live != "":
+			live = short(e.Live)
 		}
-		fmt.Fprintf(&b, "%s: %s\n", e.Environment, e.Verdict)
+		since := "-"
+		if !e.LiveSince.IsZero() {
+			since = ago(now, e.LiveSince)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Service, e.Environment, e.Verdict, orDash(short(e.SourceCommit)), live, since, orDash(e.URL))
+	}
+	tw.Flush()
+	for _, e := range st.Targets {
+		if e.Verdict == InSync {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s in %s: %s\n", e.Service, e.Environment, e.Verdict)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		row := func(label, value string) { fmt.Fprintf(tw, "  %s\t%s\n", label, value) }
 		row("why", e.Why)
@@ -267,11 +295,4 @@ func ago(now, t time.Time) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -11,28 +11,47 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/compile"
+	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/pipeline"
+	"github.com/andrelair-platform/platform-demo/tools/service"
+	"github.com/andrelair-platform/platform-demo/tools/stamp"
 )
 
-// Build compiles the service into bin/platform-demo, stamped with the
-// current commit, as .ko.yaml builds the image.
-func Build(ctx context.Context, e Env) error {
-	bin, _, err := e.build(ctx)
+// Build compiles every service (or the one named) into bin/<service>,
+// stamped with the commit that last changed it, as .ko.yaml builds the
+// image.
+func Build(ctx context.Context, e Env, svc *string) error {
+	s, err := e.settings()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.Stdout, bin)
+	targets, err := s.Targets(s.First().Name, e.arg(svc, ""))
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		bin, _, err := e.build(ctx, s, t.Service)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.Service.Name, err)
+		}
+		fmt.Fprintln(e.Stdout, bin)
+	}
 	return nil
 }
 
-func (e Env) build(ctx context.Context) (string, buildinfo.Info, error) {
-	s, info, err := e.load(ctx)
+// build compiles one service, stamped.
+func (e Env) build(ctx context.Context, s config.Settings, svc service.Service) (string, stamp.Stamp, error) {
+	p := pipeline.New(s, nil)
+	defer p.Close(context.WithoutCancel(ctx))
+	stamps, err := p.Stamps(ctx, []service.Service{svc})
 	if err != nil {
-		return "", info, err
+		return "", stamp.Stamp{}, err
 	}
+	st := stamps[svc.Name]
 	bin, err := compile.Binary(ctx, compile.Options{
-		Root: e.Root, Config: s.KoConfig, Output: filepath.Join("bin", "platform-demo"), LDFlags: buildinfo.LDFlags(info.Version, info.Commit),
+		Root: e.Root, Config: s.KoConfig, Main: svc.Dir, Output: filepath.Join("bin", svc.Name), LDFlags: buildinfo.LDFlags(st.Version, st.Commit),
 	})
-	return bin, info, err
+	return bin, st, err
 }
 
 // Run builds the service and runs it until Ctrl-C, which stops it and ends
@@ -43,8 +62,23 @@ func (e Env) build(ctx context.Context) (string, buildinfo.Info, error) {
 // for a load balancer to stop routing first, and there is none here, so
 // SHUTDOWN_DRAIN is 0s unless set: mage gives a target five seconds to
 // return after Ctrl-C.
-func Run(ctx context.Context, e Env) error {
-	bin, info, err := e.build(ctx)
+func Run(ctx context.Context, e Env, svc *string) error {
+	s, err := e.settings()
+	if err != nil {
+		return err
+	}
+	named := e.arg(svc, "")
+	if named == "" && len(s.Services) == 1 {
+		named = s.Services[0].Name
+	}
+	if named == "" {
+		return fmt.Errorf("name the service to run: go tool mage run -service=<name> (the services are %s)", service.Names(s.Services))
+	}
+	one, err := service.Find(s.Services, named)
+	if err != nil {
+		return err
+	}
+	bin, info, err := e.build(ctx, s, one)
 	if err != nil {
 		return err
 	}

@@ -13,24 +13,35 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 )
 
-// Promote takes the image the environment before target runs, verified
-// there, to target: no build, the same digest.
-func Promote(ctx context.Context, e Env, target string) error {
+// Promote takes the images the environment before target runs, verified
+// there, to target: no build, the same digests; every service's, or the
+// one service named (or PROMOTE_SERVICE).
+func Promote(ctx context.Context, e Env, target string, service *string) error {
 	s, err := e.operable()
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	sum, err := pipeline.Promote(ctx, pipeline.PromoteOptions{Settings: s, Target: target, Logger: e.log()})
+	sum, err := pipeline.Promote(ctx, pipeline.PromoteOptions{Settings: s, Target: target, Service: e.arg(service, "PROMOTE_SERVICE"), Logger: e.log()})
 	return e.report(s, sum, err)
 }
 
 // RollbackArgs are the optional arguments of Rollback; each falls back to
-// a variable (ROLLBACK_ENV, ROLLBACK_TO, ROLLBACK_REASON), which is how a
-// workflow_dispatch passes its inputs.
+// a variable (ROLLBACK_ENV, ROLLBACK_SERVICE, ROLLBACK_TO,
+// ROLLBACK_REASON), which is how a workflow_dispatch passes its inputs.
 type RollbackArgs struct {
-	Env, To, Reason *string
+	Env, Service, To, Reason *string
+}
+
+// arg is a target's optional argument: the flag when given, else the
+// variable.
+func (e Env) arg(flag *string, variable string) string {
+	if flag != nil {
+		return *flag
+	}
+	v, _ := e.Lookup(variable)
+	return v
 }
 
 // Rollback points an environment back at an earlier image and verifies it.
@@ -39,26 +50,20 @@ func Rollback(ctx context.Context, e Env, args RollbackArgs) error {
 	if err != nil {
 		return err
 	}
-	arg := func(flag *string, variable string) string {
-		if flag != nil {
-			return *flag
-		}
-		v, _ := e.Lookup(variable)
-		return v
-	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	sum, err := pipeline.Rollback(ctx, pipeline.RollbackOptions{
-		Settings: s, Environment: arg(args.Env, "ROLLBACK_ENV"), To: arg(args.To, "ROLLBACK_TO"),
-		Reason: arg(args.Reason, "ROLLBACK_REASON"), Logger: e.log(),
+		Settings: s, Environment: e.arg(args.Env, "ROLLBACK_ENV"), Service: e.arg(args.Service, "ROLLBACK_SERVICE"),
+		To: e.arg(args.To, "ROLLBACK_TO"), Reason: e.arg(args.Reason, "ROLLBACK_REASON"), Logger: e.log(),
 	})
 	return e.report(s, sum, err)
 }
 
-// Status prints the state of every environment, as a table or, with
-// asJSON (or STATUS_FORMAT=json), as JSON. It fails when an environment is
-// drifted or unreachable, so that scripts can gate on it.
-func Status(ctx context.Context, e Env, asJSON *bool) error {
+// Status prints the state of every service (or the one named) in every
+// environment, as a table or, with asJSON (or STATUS_FORMAT=json), as JSON.
+// It fails when one is drifted or unreachable, so that scripts can gate on
+// it.
+func Status(ctx context.Context, e Env, asJSON *bool, service *string) error {
 	s, err := e.settings()
 	if err != nil {
 		return err
@@ -70,7 +75,10 @@ func Status(ctx context.Context, e Env, asJSON *bool) error {
 	if format != "" && format != "json" && format != "text" {
 		return fmt.Errorf("STATUS_FORMAT=%q: want json or text", format)
 	}
-	st := pipeline.ReadStatus(ctx, s, nil)
+	st, err := pipeline.ReadStatus(ctx, s, e.arg(service, "STATUS_SERVICE"), nil)
+	if err != nil {
+		return err
+	}
 	if format == "json" {
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {
@@ -80,13 +88,7 @@ func Status(ctx context.Context, e Env, asJSON *bool) error {
 	} else {
 		fmt.Fprint(e.Stdout, st.Text(time.Now()))
 	}
-	var bad []string
-	for _, env := range st.Environments {
-		if env.Verdict == pipeline.Drifted || env.Verdict == pipeline.Unreachable {
-			bad = append(bad, env.Environment+" is "+env.Verdict)
-		}
-	}
-	if len(bad) > 0 {
+	if bad := st.Bad(); len(bad) > 0 {
 		return errors.New(strings.Join(bad, ", "))
 	}
 	return nil
@@ -112,20 +114,27 @@ func (e Env) operable() (config.Settings, error) {
 // does: in the state directory and, inside GitHub Actions, in the job's
 // summary, outputs and annotations.
 func (e Env) report(s config.Settings, sum pipeline.Summary, runErr error) error {
-	if len(sum.Stages) == 0 {
+	if len(sum.Stages) == 0 && len(sum.Services) == 0 {
 		return runErr // refused before it started: the error says why
 	}
 	fmt.Fprint(e.Stdout, sum.Text())
-	if sum.Replaced != "" && runErr == nil {
-		if sum.ReplacedCommit != "" {
-			fmt.Fprintf(e.Stdout, "replaced: %s (%s)\n", short(sum.ReplacedCommit), sum.Replaced)
-		} else {
-			fmt.Fprintf(e.Stdout, "replaced: %s\n", sum.Replaced)
+	for _, r := range sum.Services {
+		if r.Result != pipeline.Deployed || r.Replaced == "" {
+			continue
 		}
-		if sum.LiveCommit != "" {
-			fmt.Fprintf(e.Stdout, "live now: %s (%s)\n", short(sum.LiveCommit), sum.Image)
+		prefix := ""
+		if len(sum.Services) > 1 {
+			prefix = r.Service + " "
+		}
+		if r.ReplacedCommit != "" {
+			fmt.Fprintf(e.Stdout, "%sreplaced: %s (%s)\n", prefix, short(r.ReplacedCommit), r.Replaced)
 		} else {
-			fmt.Fprintf(e.Stdout, "git now deploys: %s (%s); not verified from here\n", short(sum.Commit), sum.Image)
+			fmt.Fprintf(e.Stdout, "%sreplaced: %s\n", prefix, r.Replaced)
+		}
+		if r.LiveCommit != "" {
+			fmt.Fprintf(e.Stdout, "%slive now: %s (%s)\n", prefix, short(r.LiveCommit), r.Image)
+		} else {
+			fmt.Fprintf(e.Stdout, "%sgit now deploys: %s (%s); not verified from here\n", prefix, short(r.Commit), r.Image)
 		}
 	}
 	if s.InActions {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -14,91 +13,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
-	"github.com/andrelair-platform/platform-demo/tools/bump"
-	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
-
-// stopReason says why nothing after a bump can make its commit live, or ""
-// when the run goes on.
-func stopReason(res bump.Result) string {
-	switch res.Outcome {
-	case bump.NewerDeployed:
-		return "a newer commit (" + short(res.PreviousCommit) + ") is deployed"
-	case bump.DryRun:
-		return "BUMP_DRY_RUN=1: nothing was written"
-	case bump.Proposed:
-		if res.PRURL == "" {
-			return "BUMP_MODE=pr: branch " + res.Branch + " waits for a pull request on the host; verify after its merge (go tool mage verify)"
-		}
-		return fmt.Sprintf("pull request #%d waits for its merge (%s); verify after it (go tool mage verify), or set BUMP_MERGE=1", res.PR, res.PRURL)
-	}
-	return ""
-}
-
-// Bump points the gitops manifest at image, built from info's commit.
-func (p *Pipeline) Bump(ctx context.Context, image string, info buildinfo.Info) (bump.Result, error) {
-	return p.change(ctx, p.deployOptions(image, info))
-}
-
-// deployOptions are those of the bump that deploys image, built from
-// info's commit (BUMP_FORCE and BUMP_DRY_RUN apply).
-func (p *Pipeline) deployOptions(image string, info buildinfo.Info) bump.Options {
-	opts := p.gitopsOptions()
-	opts.Image, opts.SourceCommit = image, info.Commit
-	opts.Force, opts.DryRun = p.s.BumpForce, p.s.BumpDryRun
-	return opts
-}
-
-// change makes the bump opts describe, on the environment's manifest.
-func (p *Pipeline) change(ctx context.Context, opts bump.Options) (bump.Result, error) {
-	if err := p.InitGitops(ctx); err != nil {
-		return bump.Result{}, err
-	}
-	return bump.Image(ctx, opts)
-}
-
-// History returns the last limit revisions of the environment's manifest,
-// newest first.
-func (p *Pipeline) History(ctx context.Context, limit int) ([]bump.Revision, error) {
-	if err := p.InitGitops(ctx); err != nil {
-		return nil, err
-	}
-	return bump.History(ctx, p.gitopsOptions(), limit)
-}
-
-// gitopsOptions say where the environment's manifest is and how to write
-// it; the caller adds what to write.
-func (p *Pipeline) gitopsOptions() bump.Options {
-	s := p.s
-	env := s.Environment
-	if env == config.DefaultEnvironment {
-		env = ""
-	}
-	return bump.Options{
-		Repo: s.GitopsTarget(), Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
-		Token: s.GitopsToken, APIURL: s.GitHubAPIURL, App: s.GitopsApp,
-		Ancestry: bump.GitAncestry{Dir: s.Root},
-		Mode:     s.BumpMode, Merge: s.BumpMerge, MergeTimeout: s.BumpMergeTimeout,
-		Message: s.BumpMessage, Author: s.BumpAuthor, SourceURL: s.SourceURL, By: p.by(),
-		Environment: env,
-		// A gitops manifest in this very repository must not start the
-		// pipeline again with its own bump.
-		SkipCI: !s.LocalGitops() && s.GitopsRepo == s.SourceRepo,
-		Logger: p.log,
-	}
-}
-
-// by says who makes a bump, for its pull request.
-func (p *Pipeline) by() string {
-	if p.s.RunURL != "" {
-		return "GitHub Actions run " + p.s.RunURL
-	}
-	host, _ := os.Hostname()
-	return "`go tool mage` on " + host
-}
 
 // CheckImage makes sure image exists in its registry, so that a bump by hand
 // cannot deploy a reference nothing can pull. In the local loop it starts
@@ -155,7 +72,7 @@ func (p *Pipeline) remote(ctx context.Context, image string) (name.Reference, []
 	// are pushed to: a reference typed by hand that names another registry
 	// gets the Docker config's login for that one, as publish would.
 	configured := ""
-	if repo, err := name.NewRepository(p.s.ImageRepo()); err == nil {
+	if repo, err := name.NewRepository(p.s.ImageRepo("x")); err == nil {
 		configured = repo.RegistryStr()
 	}
 	kc := publish.Keychain(configured, p.s.RegistryUsername, p.s.RegistryPassword, authn.DefaultKeychain)
@@ -194,11 +111,4 @@ func redactTransport(err error) error {
 		return fmt.Errorf("registry answered %d %s", te.StatusCode, http.StatusText(te.StatusCode))
 	}
 	return err
-}
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
