@@ -14,6 +14,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
+	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 )
 
 // Sentinel secrets: no report may contain them, whole or in base64.
@@ -36,6 +37,10 @@ func load(t *testing.T, env map[string]string) config.Settings {
 func loadErr(t *testing.T, env map[string]string) (config.Settings, error) {
 	t.Helper()
 	root := t.TempDir()
+	// A repository of one service, as this one is.
+	if err := fixture.Workspace(root, "", fixture.Reference); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := env["PIPELINE_STATE_DIR"]; !ok {
 		env["PIPELINE_STATE_DIR"] = t.TempDir()
 	}

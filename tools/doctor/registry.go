@@ -50,7 +50,7 @@ func (d *doctor) repository(ctx context.Context, image string) Row {
 	if err != nil {
 		row.Status = Fail
 		row.Found = fmt.Sprintf("%q is not a repository: %v", image, err)
-		row.Fix = "set KO_DOCKER_REPO to a registry and path such as ghcr.io/andrelair-platform (lower case): each service pushes to <KO_DOCKER_REPO>/<service>"
+		row.Fix = "set KO_DOCKER_REPO to a registry and path such as ghcr.io/andrelair-platform (lowercase): each service pushes to <KO_DOCKER_REPO>/<service>"
 		return row
 	}
 	ghcr := repo.RegistryStr() == "ghcr.io"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/doctor"
+	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 )
 
 func TestNetrc(t *testing.T) {
@@ -119,6 +120,9 @@ func TestVerifyEveryEnvironment(t *testing.T) {
 	}))
 	defer live.Close()
 	root := t.TempDir()
+	if err := fixture.Workspace(root, "", fixture.Reference); err != nil {
+		t.Fatal(err)
+	}
 	envs := "environments:\n  - name: staging\n    path: manifests/app/00-deployment.yaml\n  - name: production\n    path: manifests/app-production/00-deployment.yaml\n"
 	if err := os.MkdirAll(filepath.Join(root, "gitops"), 0o755); err != nil {
 		t.Fatal(err)
@@ -139,10 +143,10 @@ func TestVerifyEveryEnvironment(t *testing.T) {
 		t.Fatalf("%d rows, want one per environment:\n%s", len(r.Rows), r.Text())
 	}
 	staging, production := r.Rows[0], r.Rows[1]
-	if staging.Status != doctor.OK || !strings.HasPrefix(staging.Found, "staging: ") || !strings.Contains(staging.Found, "runs commit 77b10fa9") {
+	if staging.Status != doctor.OK || !strings.HasPrefix(staging.Found, "platform-demo in staging: ") || !strings.Contains(staging.Found, "runs commit 77b10fa9") {
 		t.Errorf("staging row = %s %q", staging.Status, staging.Found)
 	}
-	if production.Status != doctor.Fail || !strings.HasPrefix(production.Found, "production: ") || !strings.Contains(production.Found, "connection refused") {
+	if production.Status != doctor.Fail || !strings.HasPrefix(production.Found, "platform-demo in production: ") || !strings.Contains(production.Found, "connection refused") {
 		t.Errorf("production row = %s %q", production.Status, production.Found)
 	}
 	if !strings.Contains(production.Fix, "check VERIFY_URL_PRODUCTION") {

@@ -277,7 +277,7 @@ func TestPatterns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []string{"./services/platform-demo/...", "./tools/..."}) {
+	if !slices.Equal(got, []string{"./services/kit/...", "./services/platform-demo/...", "./tools/..."}) {
 		t.Errorf("Patterns(repository) = %v", got)
 	}
 }

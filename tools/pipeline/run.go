@@ -14,6 +14,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/service"
 	"github.com/andrelair-platform/platform-demo/tools/stamp"
@@ -67,10 +68,19 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 
 	// The tests run from the start; the plan and the builds go beside them.
+	// A failed gate stops the builds: nothing of theirs would be pushed.
 	gctx, cancelGate := context.WithCancel(ctx)
 	defer cancelGate()
+	bctx, cancelBuilds := context.WithCancel(ctx)
+	defer cancelBuilds()
 	gateDone := make(chan error, 1)
-	go func() { gateDone <- r.gate(gctx, opts.Gate) }()
+	go func() {
+		err := r.gate(gctx, opts.Gate)
+		if err != nil {
+			cancelBuilds()
+		}
+		gateDone <- err
+	}()
 
 	var plan []planned
 	if err := r.stage("", "plan", func() (string, error) {
@@ -110,7 +120,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			var b *publish.Built
 			err := r.stage(pl.t.Service.Name, "build", func() (string, error) {
 				var err error
-				b, err = d.Build(ctx, pl.stamp)
+				b, err = d.Build(bctx, pl.stamp)
 				if err != nil {
 					return "", err
 				}
@@ -131,10 +141,8 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	if err := <-gateDone; err != nil {
 		for _, pl := range plan {
-			if built[pl.t.Service.Name] != nil {
-				r.set(pl.t.Service.Name, func(res *ServiceResult) {
-					res.Result, res.Commit, res.Detail = Skipped, pl.stamp.Commit, "not deployed: the tests failed"
-				})
+			if pl.changed && pl.err == nil {
+				r.skipService(pl.t.Service.Name, pl.stamp.Commit, "not deployed: the tests failed")
 			}
 		}
 		return r.done(errors.Join(err, r.err()))
@@ -156,7 +164,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 type planned struct {
 	t       config.Target
 	stamp   stamp.Stamp
-	current bump.Revision
+	current manifest.Current
 	changed bool
 	err     error
 }
@@ -174,14 +182,16 @@ func (p *Pipeline) plan(ctx context.Context, targets []config.Target) ([]planned
 		out[i] = planned{t: t, stamp: stamps[t.Service.Name]}
 		wg.Go(func() {
 			pl := &out[i]
-			revs, err := p.Deployment(t).History(ctx, 1)
-			switch {
-			case err != nil:
-				pl.err = fmt.Errorf("read what %s runs: %w", t.Environment, err)
-			case len(revs) > 0:
-				pl.current = revs[0]
+			d := p.Deployment(t)
+			if err := p.InitGitops(ctx, t.Branch, t.Path); err != nil {
+				pl.err = err
+				return
 			}
-			pl.changed = pl.err == nil && (pl.stamp.Dirty || pl.current.SourceCommit != pl.stamp.Commit)
+			pl.current, pl.err = bump.Current(ctx, d.gitopsOptions())
+			if pl.err != nil {
+				pl.err = fmt.Errorf("read what %s runs: %w", t.Environment, pl.err)
+			}
+			pl.changed = pl.err == nil && (pl.stamp.Dirty || !strings.EqualFold(pl.current.SourceCommit, pl.stamp.Commit))
 		})
 	}
 	wg.Wait()
@@ -382,6 +392,16 @@ func (r *run) set(svc string, f func(*ServiceResult)) {
 	f(r.resultLocked(svc))
 }
 
+// skipService records that the run did not take the service live, and
+// why, forgetting a failure the skip explains (a build stopped by it).
+func (r *run) skipService(svc, commit, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.resultLocked(svc)
+	res.Result, res.Detail, res.Commit = Skipped, why, commit
+	delete(r.errs, svc)
+}
+
 // fail records that the service failed, with err.
 func (r *run) fail(svc, commit string, err error) {
 	r.mu.Lock()
@@ -444,16 +464,20 @@ func (r *run) stage(svc, name string, fn func() (string, error)) error {
 	st := Stage{Service: svc, Name: name, Status: StatusOK, Start: start.Sub(r.start), Duration: time.Since(start), Detail: detail}
 	if err != nil {
 		st.Status, st.Detail = StatusFailed, err.Error()
-		if errors.Is(err, context.Canceled) && name == "test" && svc == "" {
+		switch {
+		case errors.Is(err, context.Canceled) && name == "test" && svc == "":
 			st.Status, st.Detail = StatusSkipped, "stopped: no image was built"
-		} else {
+		case errors.Is(err, context.Canceled) && name == "build":
+			st.Status, st.Detail = StatusSkipped, "stopped before it finished"
+			err = &StageError{Stage: name, Err: err}
+		default:
 			err = &StageError{Stage: name, Err: err}
 		}
 	}
 	r.mu.Lock()
 	r.sum.Stages = append(r.sum.Stages, st)
 	r.mu.Unlock()
-	if st.Status == StatusSkipped {
+	if st.Status == StatusSkipped && name == "test" {
 		return nil
 	}
 	return err

@@ -50,7 +50,7 @@ var testCommitTime = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 func module(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := fixture.Module(dir); err != nil {
+	if err := fixture.Workspace(dir, "", fixture.Reference); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -74,6 +74,7 @@ var anonymous = authn.NewMultiKeychain()
 func testOptions(t *testing.T, registryAddr string) Options {
 	return Options{
 		Dir:        module(t),
+		Main:       "services/" + fixture.Reference,
 		Repo:       registryAddr + "/platform-demo",
 		Version:    testVersion,
 		Commit:     testCommit,
@@ -152,7 +153,7 @@ func TestImage(t *testing.T) {
 		if cfg.Config.User != "65532" {
 			t.Errorf("User = %q, want %q", cfg.Config.User, "65532")
 		}
-		if diff := cmp.Diff([]string{"/ko-app/svc"}, cfg.Config.Entrypoint); diff != "" {
+		if diff := cmp.Diff([]string{"/ko-app/" + fixture.Reference}, cfg.Config.Entrypoint); diff != "" {
 			t.Errorf("Entrypoint (-want +got):\n%s", diff)
 		}
 		if cfg.OS != "linux" || cfg.Architecture != "amd64" {
@@ -205,7 +206,7 @@ func TestImage(t *testing.T) {
 		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 			t.Skipf("the image is linux/amd64; this host is %s/%s", runtime.GOOS, runtime.GOARCH)
 		}
-		bin := extract(t, img, "ko-app/svc")
+		bin := extract(t, img, "ko-app/"+fixture.Reference)
 		got := runVersion(t, bin)
 		want := map[string]string{"version": testVersion, "commit": testCommit}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -448,7 +449,8 @@ func TestImageRejectsIncompleteOptions(t *testing.T) {
 		{name: "password without user", change: func(o *Options) { o.Password = "x" }, want: "username"},
 		{name: "bad platform", change: func(o *Options) { o.Platforms = []string{"linux/amd64/v3/extra"} }, want: "platform"},
 		{name: "bad repo", change: func(o *Options) { o.Repo = "Upper/Case" }, want: "KO_DOCKER_REPO"},
-		{name: "unknown main", change: func(o *Options) { o.Main = "./tools" }, want: "no builds entry"},
+		{name: "unknown main", change: func(o *Options) { o.Main = "./tools" }, want: "not a directory"},
+		{name: "no main", change: func(o *Options) { o.Main = "" }, want: "no main package"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

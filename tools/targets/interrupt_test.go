@@ -30,8 +30,14 @@ func TestInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the mage targets as processes")
 	}
-	root := inputs.Need(t, inputs.Targets)
-	targets := magebin.Compile(t, root)
+	src := inputs.Need(t, inputs.Targets, inputs.Gitops)
+	targets := magebin.Compile(t, src)
+	// The targets run in a workspace of the stand-in service: they build
+	// it, not this repository's services.
+	root := t.TempDir()
+	if err := fixture.Repo(root, filepath.Join(src, "gitops"), fixture.Reference); err != nil {
+		t.Fatal(err)
+	}
 	port := func() string {
 		p, err := loopback.FreePort()
 		if err != nil {
@@ -39,17 +45,13 @@ func TestInterrupt(t *testing.T) {
 		}
 		return fmt.Sprint(p)
 	}
-	ko := filepath.Join(t.TempDir(), ".ko.yaml")
-	if err := os.WriteFile(ko, []byte(fixture.KoYAML(fixture.InWorkspace)), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		target string
 		env    map[string]string
 		// ready says when the target serves: a URL that answers 200.
 		ready func(env map[string]string) string
 	}{
-		{"run", map[string]string{"PORT": port(), "KO_CONFIG_PATH": ko},
+		{"run", map[string]string{"PORT": port()},
 			func(env map[string]string) string { return "http://127.0.0.1:" + env["PORT"] + "/readyz" }},
 		{"local", map[string]string{"LOCAL_ADDR": "127.0.0.1:" + port(), "LOCAL_ADDR_PRODUCTION": "127.0.0.1:" + port(), "LOCAL_REGISTRY_ADDR": "127.0.0.1:" + port()},
 			// The rollout answers 503 until the first bump; its registry 200.

@@ -107,11 +107,10 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 		"GITOPS_REPO":       gitopsRepo,
 		"GITOPS_TOKEN":      gitopsToken,
 		"GITHUB_API_URL":    gh.URL,
-		"KO_DOCKER_REPO":    strings.TrimPrefix(accepting.URL, "http://") + "/platform-demo",
+		"KO_DOCKER_REPO":    strings.TrimPrefix(accepting.URL, "http://"),
 		"REGISTRY_USERNAME": registryUser,
 		"REGISTRY_PASSWORD": registryPassword,
 		"PUBLISH_BASE":      "local",
-		"KO_CONFIG_PATH":    koConfig(t),
 		"ARGOCD_SERVER":     argo.URL,
 		"ARGOCD_APP":        "platform-demo",
 		"ARGOCD_AUTH_TOKEN": argoToken,
@@ -124,7 +123,7 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 		"VERIFY_INTERVAL":       "200ms",
 		"PIPELINE_STATE_DIR":    t.TempDir(),
 	}
-	refusingRepo := strings.TrimPrefix(refusing.URL, "http://") + "/platform-demo"
+	refusingRepo := strings.TrimPrefix(refusing.URL, "http://")
 	image := pushImage(t, strings.TrimPrefix(accepting.URL, "http://"))
 	tests := []struct {
 		name    string
@@ -302,24 +301,18 @@ type repo struct {
 	dir, targets string
 }
 
-// repoRoot is the repository root, with its magefile compiled: the targets
-// run here are built from the working tree, so these tests run again when
-// the magefile or the tools change.
+// repoRoot is a workspace of the stand-in service, with the gitops
+// template, committed once, where the targets run; the targets are this
+// repository's magefile, compiled from the working tree, so these tests run
+// again when the magefile or the tools change, and not when a service does.
 func repoRoot(t *testing.T) repo {
 	t.Helper()
-	dir := inputs.Need(t, inputs.Targets)
-	return repo{dir: dir, targets: magebin.Compile(t, dir)}
-}
-
-// koConfig writes build settings (KO_CONFIG_PATH) that make the targets
-// build the stand-in service, and returns their path.
-func koConfig(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), ".ko.yaml")
-	if err := os.WriteFile(path, []byte(fixture.KoYAML(fixture.InWorkspace)), 0o644); err != nil {
+	src := inputs.Need(t, inputs.Targets, inputs.Gitops)
+	dir := t.TempDir()
+	if err := fixture.Repo(dir, filepath.Join(src, "gitops"), fixture.Reference); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return repo{dir: dir, targets: magebin.Compile(t, src)}
 }
 
 func closedURL(t *testing.T) string {

@@ -32,8 +32,8 @@ func TestFakeSecretsRefused(t *testing.T) {
 	image := strings.TrimPrefix(reg.URL, "http://") + "/platform-demo:0123abc@sha256:" + strings.Repeat("0", 64)
 	base := map[string]string{
 		"GITOPS_REPO": gitopsRepo, "GITHUB_API_URL": gh.URL, "GITOPS_TOKEN": gitopsToken,
-		"KO_DOCKER_REPO": strings.TrimPrefix(reg.URL, "http://") + "/platform-demo", "REGISTRY_USERNAME": registryUser, "REGISTRY_PASSWORD": registryPassword,
-		"PUBLISH_BASE": "local", "KO_CONFIG_PATH": koConfig(t), "PIPELINE_STATE_DIR": t.TempDir(),
+		"KO_DOCKER_REPO": strings.TrimPrefix(reg.URL, "http://"), "REGISTRY_USERNAME": registryUser, "REGISTRY_PASSWORD": registryPassword,
+		"PUBLISH_BASE": "local", "PIPELINE_STATE_DIR": t.TempDir(),
 	}
 	values := []struct {
 		name, value string
