@@ -25,7 +25,9 @@ func Build(ctx context.Context, service *string) error { return targets.Build(ct
 func Run(ctx context.Context, service *string) error { return targets.Run(ctx, here(), service) }
 
 // Publish builds each service's image (or -service=<name>'s) with ko and pushes it to $KO_DOCKER_REPO/<service>.
-func Publish(ctx context.Context, service *string) error { return targets.Publish(ctx, here(), service) }
+func Publish(ctx context.Context, service *string) error {
+	return targets.Publish(ctx, here(), service)
+}
 
 // Bump points the manifest of an image's service in the first environment at it: mage bump <repo/service:tag@sha256:...>.
 func Bump(ctx context.Context, image string, service *string) error {

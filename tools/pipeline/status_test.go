@@ -20,10 +20,17 @@ func TestVerdict(t *testing.T) {
 		why     string
 	}{
 		{"live is what git deploys", with(func(s *TargetStatus) { s.Live = a }), InSync, "answers"},
-		{"in sync, but the registry lost the image", with(func(s *TargetStatus) { s.Live = a; s.ImageFound = false; s.ImageError = "image x is not in its registry" }), InSync, "not in its registry"},
+		{"in sync, but the registry lost the image", with(func(s *TargetStatus) {
+			s.Live = a
+			s.ImageFound = false
+			s.ImageError = "image x is not in its registry"
+		}), InSync, "not in its registry"},
 		{"another commit, bumped a minute ago", with(func(s *TargetStatus) { s.Live = b; s.GitopsTime = now.Add(-time.Minute) }), Deploying, "less than VERIFY_TIMEOUT"},
 		{"another commit, bumped an hour ago", with(func(s *TargetStatus) { s.Live = b }), Drifted, "git has deployed aaaaaaa"},
-		{"another commit, Argo CD syncing", with(func(s *TargetStatus) { s.Live = b; s.Argo = &argocd.AppStatus{Sync: "OutOfSync", Health: "Progressing"} }), Deploying, "Argo CD is at work"},
+		{"another commit, Argo CD syncing", with(func(s *TargetStatus) {
+			s.Live = b
+			s.Argo = &argocd.AppStatus{Sync: "OutOfSync", Health: "Progressing"}
+		}), Deploying, "Argo CD is at work"},
 		{"another commit, Argo CD synced long ago", with(func(s *TargetStatus) {
 			s.Live = b
 			s.GitopsTime = now.Add(-time.Minute)
