@@ -80,18 +80,18 @@ func TestOperateTargets(t *testing.T) {
 	t.Run("status of environments nothing serves", func(t *testing.T) {
 		stdout, stderr, code := mage(nil, "status", "-json")
 		var st struct {
-			Environments []struct {
-				Environment, Verdict, Path string
+			Targets []struct {
+				Service, Environment, Verdict, Path string
 			}
 		}
 		if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 			t.Fatalf("mage status -json printed no JSON: %v\n%s\n%s", err, stdout, stderr)
 		}
 		var got []string
-		for _, e := range st.Environments {
-			got = append(got, e.Environment+":"+e.Verdict)
+		for _, e := range st.Targets {
+			got = append(got, e.Service+"/"+e.Environment+":"+e.Verdict)
 		}
-		if strings.Join(got, " ") != "staging:unreachable production:unreachable" || code != 1 {
+		if strings.Join(got, " ") != "platform-demo/staging:unreachable platform-demo/production:unreachable" || code != 1 {
 			t.Errorf("mage status -json: %v, exit %d; want both unreachable, exit 1\n%s", got, code, stderr)
 		}
 	})

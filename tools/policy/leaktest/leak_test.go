@@ -43,8 +43,9 @@ const (
 )
 
 const (
-	gitopsRepo = "andrelair-platform/minicloud-gitops"
-	gitopsPath = "manifests/platform-demo/00-deployment.yaml"
+	gitopsRepo     = "andrelair-platform/minicloud-gitops"
+	gitopsPath     = "manifests/platform-demo/00-deployment.yaml"
+	productionPath = "manifests/platform-demo-production/00-deployment.yaml"
 )
 
 // pushImage puts a small image into the registry at host, so that a bump of
@@ -91,7 +92,7 @@ func TestTargetsPrintNoSecrets(t *testing.T) {
 
 	gh := githubtest.New()
 	t.Cleanup(gh.Close)
-	gh.CreateRepo(gitopsRepo, "main", map[string]string{gitopsPath: deployment})
+	gh.CreateRepo(gitopsRepo, "main", map[string]string{gitopsPath: deployment, productionPath: deployment})
 	gh.AddToken(gitopsToken, githubtest.Token{Login: "platform-bot", Scopes: []string{"repo"}})
 	accepting := httptest.NewServer(authRegistry(registryPassword))
 	defer accepting.Close()
@@ -274,7 +275,8 @@ func argoServer() http.Handler {
 			io.WriteString(w, `{"error":"invalid session","code":16,"message":"invalid session: token is invalid"}`)
 			return
 		}
-		io.WriteString(w, `{"metadata":{"name":"platform-demo"}}`)
+		name := req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:]
+		io.WriteString(w, `{"metadata":{"name":"`+name+`"}}`)
 	})
 }
 
