@@ -58,6 +58,9 @@ var (
 	Build = Set{Name: "build", Paths: []string{".ko.yaml", "go.work", "go.work.sum"}}
 	// Services are the services' modules and the service kit.
 	Services = Set{Name: "services", Paths: []string{"services"}}
+	// Readme is the README, whose settings table the configuration's
+	// declarations make.
+	Readme = Set{Name: "readme", Paths: []string{"README.md"}}
 	// Tooling is the root module, which pins the Go tools the repository
 	// runs (mage, actionlint).
 	Tooling = Set{Name: "tooling", Paths: []string{"go.mod", "go.sum"}}
@@ -68,7 +71,7 @@ var (
 )
 
 // All lists every set, in a fixed order.
-var All = []Set{Gitops, Workflows, Build, Services, Tooling, Targets}
+var All = []Set{Gitops, Workflows, Build, Services, Readme, Tooling, Targets}
 
 // EnvPrefix starts the name of each variable that carries a set's digest.
 const EnvPrefix = "PIPELINE_TEST_INPUT_"
