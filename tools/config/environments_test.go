@@ -75,7 +75,7 @@ func TestTargets(t *testing.T) {
     localAddr: 127.0.0.1:9191
 `
 	root := repo(t, file, "api", "web")
-	write(t, root, "services/web/service.yaml", "container: frontend\nlocalPort: 9300\nmanifests:\n  production: manifests/web-prod/deploy.yaml\n")
+	write(t, root, "services/web/service.yaml", "container: frontend\nlocalSlot: 4\nmanifests:\n  production: manifests/web-prod/deploy.yaml\n")
 	env := map[string]string{
 		"GITOPS_REPO": "o/gitops", "GITOPS_BRANCH": "live",
 		"VERIFY_URL":            "http://{service}.override.example",
@@ -91,8 +91,8 @@ func TestTargets(t *testing.T) {
 	}{
 		{"api", "staging", Target{Path: "manifests/api/00-deployment.yaml", Branch: "live", Container: "api", VerifyURL: "http://api.override.example", ArgoApp: "api", LocalAddr: "127.0.0.1:8080", Namespace: "apps"}},
 		{"api", "production", Target{Path: "manifests/api-production/00-deployment.yaml", Branch: "live", Container: "api", VerifyURL: "http://api-production.example", ArgoApp: "prod-api", LocalAddr: "127.0.0.1:9191"}},
-		{"web", "staging", Target{Path: "manifests/web/00-deployment.yaml", Branch: "live", Container: "frontend", VerifyURL: "http://web.override.example", ArgoApp: "web", LocalAddr: "127.0.0.1:9300", Namespace: "apps"}},
-		{"web", "production", Target{Path: "manifests/web-prod/deploy.yaml", Branch: "live", Container: "frontend", VerifyURL: "http://web-production.example", ArgoApp: "prod-web", LocalAddr: "127.0.0.1:9301"}},
+		{"web", "staging", Target{Path: "manifests/web/00-deployment.yaml", Branch: "live", Container: "frontend", VerifyURL: "http://web.override.example", ArgoApp: "web", LocalAddr: "127.0.0.1:8120", Namespace: "apps"}},
+		{"web", "production", Target{Path: "manifests/web-prod/deploy.yaml", Branch: "live", Container: "frontend", VerifyURL: "http://web-production.example", ArgoApp: "prod-web", LocalAddr: "127.0.0.1:9231"}},
 	}
 	for _, tt := range tests {
 		got, err := s.Target(tt.svc, tt.env)
@@ -171,20 +171,43 @@ func TestTargetsShared(t *testing.T) {
 	}
 }
 
-// TestTargetsLocalPorts guards the local loop's addresses: in name order,
-// ten ports apart, around the ports a service pins, stable for the first
-// service whatever is added after it.
+// TestTargetsLocalPorts guards the local loop's addresses: ten ports
+// apart, by the slots services pin, the others in name order in the free
+// slots; a service added with the next slot (as `mage new` does) moves no
+// other, whatever its name.
 func TestTargetsLocalPorts(t *testing.T) {
-	root := repo(t, "", "alpha", "beta", "gamma")
-	write(t, root, "services/beta/service.yaml", "localPort: 8090\n")
+	root := repo(t, "", "beta", "delta", "gamma")
+	write(t, root, "services/delta/service.yaml", "localSlot: 1\n")
 	s, err := Load(lookup(nil), root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for svc, want := range map[string]string{"alpha": "127.0.0.1:8080", "beta": "127.0.0.1:8090", "gamma": "127.0.0.1:8100"} {
-		if got, _ := s.Target(svc, DefaultEnvironment); got.LocalAddr != want {
-			t.Errorf("local address of %s = %q, want %q", svc, got.LocalAddr, want)
+	want := map[string]string{"beta": "127.0.0.1:8080", "delta": "127.0.0.1:8090", "gamma": "127.0.0.1:8100"}
+	for svc, addr := range want {
+		if got, _ := s.Target(svc, DefaultEnvironment); got.LocalAddr != addr {
+			t.Errorf("local address of %s = %q, want %q", svc, got.LocalAddr, addr)
 		}
+	}
+	if got := s.NextSlot(); got != 3 {
+		t.Fatalf("NextSlot() = %d, want 3", got)
+	}
+	// alpha sorts first, but comes with the next slot.
+	write(t, root, "services/alpha/go.mod", "module example.com/services/alpha\n\ngo 1.26\n")
+	write(t, root, "services/alpha/main.go", "package main\n\nfunc main() {}\n")
+	write(t, root, "services/alpha/service.yaml", "localSlot: 3\n")
+	write(t, root, "go.work", "go 1.26\n\nuse (\n\t./services/alpha\n\t./services/beta\n\t./services/delta\n\t./services/gamma\n)\n")
+	if s, err = Load(lookup(nil), root); err != nil {
+		t.Fatal(err)
+	}
+	want["alpha"] = "127.0.0.1:8110"
+	for svc, addr := range want {
+		if got, _ := s.Target(svc, DefaultEnvironment); got.LocalAddr != addr {
+			t.Errorf("after alpha is added: local address of %s = %q, want %q", svc, got.LocalAddr, addr)
+		}
+	}
+	write(t, root, "services/gamma/service.yaml", "localSlot: 3\n")
+	if _, err := Load(lookup(nil), root); err == nil || !strings.Contains(err.Error(), "both pin localSlot 3") {
+		t.Errorf("two services on one slot: %v, want refused", err)
 	}
 }
 

@@ -213,10 +213,11 @@ func distinct(s Settings, targets []Target) []error {
 }
 
 // localPorts gives each service in each environment its local address:
-// the port pinned in its service.yaml (the first environment's; the n-th
-// environment's is n further), else the next free slot, in name order,
-// from the environment's base address (LOCAL_ADDR, <ENV>'s own, or the
-// first's port + n), portStride ports apart.
+// the environment's base address (LOCAL_ADDR, <ENV>'s own, or the first's
+// port + n) plus portStride times the service's slot, which its
+// service.yaml pins (`mage new` writes the next free one) or, without one,
+// is the lowest free slot, in name order. A base port of 0 lets every
+// rollout pick a free port.
 func localPorts(s Settings) (map[[2]string]string, error) {
 	out := map[[2]string]string{}
 	type base struct {
@@ -236,44 +237,58 @@ func localPorts(s Settings) (map[[2]string]string, error) {
 		}
 		bases[i] = base{host, port}
 	}
-	taken := map[int]string{}
-	for _, svc := range s.Services {
-		if p := svc.Overrides.LocalPort; p > 0 {
-			for i := range s.Environments {
-				taken[p+i] = svc.Name
-			}
-		}
+	slots, err := localSlots(s.Services)
+	if err != nil {
+		return out, err
 	}
-	slot := 0
 	for _, svc := range s.Services {
-		ports := make([]int, len(s.Environments))
-		if p := svc.Overrides.LocalPort; p > 0 {
-			for i := range ports {
-				ports[i] = p + i
-			}
-		} else {
-			for {
-				free := true
-				for i, b := range bases {
-					ports[i] = b.port + slot*portStride
-					if b.port == 0 {
-						ports[i] = 0 // a port of 0 lets each rollout pick a free one
-					} else if _, ok := taken[ports[i]]; ok {
-						free = false
-					}
-				}
-				slot++
-				if free {
-					break
-				}
-			}
-		}
 		for i, e := range s.Environments {
-			if ports[i] > 65535 {
-				return out, fmt.Errorf("service %s in %s: local port %d is past 65535: lower LOCAL_ADDR's port", svc.Name, e.Name, ports[i])
+			port := 0
+			if bases[i].port != 0 {
+				port = bases[i].port + portStride*slots[svc.Name]
 			}
-			out[[2]string{svc.Name, e.Name}] = net.JoinHostPort(bases[i].host, strconv.Itoa(ports[i]))
+			if port > 65535 {
+				return out, fmt.Errorf("service %s in %s: local port %d is past 65535: lower LOCAL_ADDR's port", svc.Name, e.Name, port)
+			}
+			out[[2]string{svc.Name, e.Name}] = net.JoinHostPort(bases[i].host, strconv.Itoa(port))
 		}
 	}
 	return out, nil
+}
+
+// localSlots gives each service its local slot: the one its service.yaml
+// pins, else the lowest free one, in name order.
+func localSlots(services []service.Service) (map[string]int, error) {
+	slots := map[string]int{}
+	taken := map[int]string{}
+	for _, svc := range services {
+		if p := svc.Overrides.LocalSlot; p != nil {
+			if other, ok := taken[*p]; ok {
+				return nil, fmt.Errorf("services %s and %s both pin localSlot %d in their service.yaml: give one another slot", other, svc.Name, *p)
+			}
+			taken[*p], slots[svc.Name] = svc.Name, *p
+		}
+	}
+	next := 0
+	for _, svc := range services {
+		if _, ok := slots[svc.Name]; ok {
+			continue
+		}
+		for taken[next] != "" {
+			next++
+		}
+		taken[next], slots[svc.Name] = svc.Name, next
+	}
+	return slots, nil
+}
+
+// NextSlot is the local slot a new service takes: one past the highest any
+// service has, so that no other service moves.
+func (s Settings) NextSlot() int {
+	slots, _ := localSlots(s.Services)
+	next := 0
+	for _, n := range slots {
+		next = max(next, n+1)
+	}
+	return next
 }

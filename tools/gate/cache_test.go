@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 // The fixture is a workspace shaped like this repository: a service module
@@ -70,7 +68,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 const nonce = "{{nonce}}"
@@ -272,12 +269,19 @@ func TestEnviron(t *testing.T) {
 	}
 }
 
+// TestPatterns guards what the gate tests: every module of go.work but the
+// root, which holds the magefile and tools only.
 func TestPatterns(t *testing.T) {
-	got, err := Patterns(inputs.Need(t, inputs.Build))
+	root := t.TempDir()
+	work := "go 1.26\n\nuse (\n\t.\n\t./services/b\n\t./services/a\n\t./tools\n)\n"
+	if err := os.WriteFile(filepath.Join(root, "go.work"), []byte(work), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Patterns(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []string{"./services/kit/...", "./services/platform-demo/...", "./tools/..."}) {
-		t.Errorf("Patterns(repository) = %v", got)
+	if !slices.Equal(got, []string{"./services/b/...", "./services/a/...", "./tools/..."}) {
+		t.Errorf("Patterns(%q) = %v", work, got)
 	}
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// Environments are the environments, in order; the first is the one
 	// `mage ci` deploys.
 	Environments []Environment
+	// LocalSlot is where the local loop serves the service
+	// (config.Settings.NextSlot): its service.yaml pins it.
+	LocalSlot int
 	// Env is the environment of the go command (go mod tidy); nil means
 	// the process's.
 	Env []string
@@ -156,6 +159,7 @@ type data struct {
 	Project     string
 	ProjectFile string
 	RepoURL     string
+	LocalSlot   int
 }
 
 // render returns every new file, by path relative to the root.
@@ -170,6 +174,7 @@ func render(opts Options) (map[string][]byte, error) {
 	d := data{
 		Name: opts.Name, Module: ModulePrefix + opts.Name, KitModule: ModulePrefix + service.Kit,
 		First: opts.Environments[0].Name, Project: project, ProjectFile: projectFile, RepoURL: repoURL,
+		LocalSlot: opts.LocalSlot,
 	}
 	for i, e := range opts.Environments {
 		if e.Namespace == "" {
@@ -179,7 +184,7 @@ func render(opts Options) (map[string][]byte, error) {
 	}
 	files := map[string][]byte{}
 	svcDir := path.Join(service.Dir, opts.Name)
-	for _, f := range []string{"main.go", "main_test.go", "README.md"} {
+	for _, f := range []string{"main.go", "main_test.go", "README.md", "service.yaml"} {
 		b, err := execute("template/service/"+f+".tmpl", d)
 		if err != nil {
 			return nil, err

@@ -18,6 +18,10 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/service"
 )
 
+// newName is the service the tests make: a name no service of the
+// repository has.
+const newName = "made-by-test"
+
 // environments are the repository's, as tools/config resolves them for a
 // service named name.
 func environments(name string) []scaffold.Environment {
@@ -81,29 +85,31 @@ func TestService(t *testing.T) {
 		t.Skip("runs go mod tidy and go test on the new service")
 	}
 	root := copyRepo(t)
-	res, err := scaffold.Service(context.Background(), scaffold.Options{Root: root, Name: "hello", Environments: environments("hello")})
+	res, err := scaffold.Service(context.Background(), scaffold.Options{Root: root, Name: newName, Environments: environments(newName), LocalSlot: 7})
 	if err != nil {
-		t.Fatalf("Service(hello) = %v", err)
+		t.Fatalf("Service(made-by-test) = %v", err)
 	}
 	for _, want := range []string{
-		"services/hello/main.go", "services/hello/main_test.go", "services/hello/go.mod", "services/hello/go.sum", "services/hello/README.md",
-		"gitops/manifests/hello/00-deployment.yaml", "gitops/manifests/hello-production/02-ingress.yaml",
-		"gitops/argocd/hello.yaml", "gitops/argocd/hello-production.yaml",
+		"services/made-by-test/main.go", "services/made-by-test/main_test.go", "services/made-by-test/go.mod", "services/made-by-test/go.sum", "services/made-by-test/README.md", "services/made-by-test/service.yaml",
+		"gitops/manifests/made-by-test/00-deployment.yaml", "gitops/manifests/made-by-test-production/02-ingress.yaml",
+		"gitops/argocd/made-by-test.yaml", "gitops/argocd/made-by-test-production.yaml",
 	} {
 		if !contains(res.Created, want) {
-			t.Errorf("Service(hello) created %v, want %s among them", res.Created, want)
+			t.Errorf("Service(made-by-test) created %v, want %s among them", res.Created, want)
 		}
 	}
 	if !contains(res.Edited, "go.work") || !contains(res.Edited, "gitops/homer/config.yml") {
-		t.Errorf("Service(hello) edited %v, want go.work and the Homer tile", res.Edited)
+		t.Errorf("Service(made-by-test) edited %v, want go.work and the Homer tile", res.Edited)
 	}
 
 	svcs, err := service.List(root)
 	if err != nil {
 		t.Fatalf("service.List after Service: %v", err)
 	}
-	if _, err := service.Find(svcs, "hello"); err != nil {
+	if svc, err := service.Find(svcs, newName); err != nil {
 		t.Errorf("the new service is not found by convention: %v", err)
+	} else if svc.Overrides.LocalSlot == nil || *svc.Overrides.LocalSlot != 7 {
+		t.Errorf("the new service's local slot = %v, want the 7 it was given", svc.Overrides.LocalSlot)
 	}
 	problems, err := gitopscheck.Dir(context.Background(), filepath.Join(root, "gitops"))
 	if err != nil {
@@ -113,19 +119,19 @@ func TestService(t *testing.T) {
 		t.Errorf("gitopscheck: %s", p)
 	}
 	homer, _ := os.ReadFile(filepath.Join(root, "gitops", "homer", "config.yml"))
-	if !strings.Contains(string(homer), "- name: hello\n") || !strings.Contains(string(homer), "url: http://hello.10.0.0.200.nip.io/") || !strings.Contains(string(homer), "- name: platform-demo\n") {
-		t.Errorf("Homer config after Service(hello):\n%s\nwant the hello tile beside platform-demo's", homer)
+	if !strings.Contains(string(homer), "- name: made-by-test\n") || !strings.Contains(string(homer), "url: http://made-by-test.10.0.0.200.nip.io/") || !strings.Contains(string(homer), "- name: platform-demo\n") {
+		t.Errorf("Homer config after Service(made-by-test):\n%s\nwant the made-by-test tile beside platform-demo's", homer)
 	}
 
 	work, _ := os.ReadFile(filepath.Join(root, "go.work"))
-	if !strings.Contains(string(work), "./services/hello\n") || !strings.Contains(string(work), "./services/platform-demo\n") {
-		t.Errorf("go.work after Service(hello):\n%s\nwant it to use ./services/hello too", work)
+	if !strings.Contains(string(work), "./services/made-by-test\n") || !strings.Contains(string(work), "./services/platform-demo\n") {
+		t.Errorf("go.work after Service(made-by-test):\n%s\nwant it to use ./services/made-by-test too", work)
 	}
 	// The module is tidy, and it builds and passes its tests on its own
 	// (the copy holds no more of the workspace).
 	for _, args := range [][]string{{"mod", "tidy", "-diff"}, {"vet", "."}, {"test", "-count=1", "."}} {
 		cmd := exec.Command("go", args...)
-		cmd.Dir = filepath.Join(root, "services", "hello")
+		cmd.Dir = filepath.Join(root, "services", newName)
 		cmd.Env = append(os.Environ(), "GOWORK=off")
 		if args[0] == "mod" {
 			cmd.Env = append(cmd.Env, "GOFLAGS=-mod=mod")
@@ -146,9 +152,9 @@ func TestServiceRefused(t *testing.T) {
 		want string
 	}{
 		{name: "Hello", want: "not a DNS label"},
-		{name: "hello_world", want: "not a DNS label"},
+		{name: "made-by-test_world", want: "not a DNS label"},
 		{name: "9lives", want: "not a DNS label"},
-		{name: "hello-", want: "not a DNS label"},
+		{name: "made-by-test-", want: "not a DNS label"},
 		{name: "", want: "not a DNS label"},
 		{name: "../escape", want: "not a DNS label"},
 		{name: strings.Repeat("a", 41), want: "at most 40"},
@@ -177,7 +183,7 @@ func TestServiceUndone(t *testing.T) {
 	root := copyRepo(t)
 	before := tree(t, root)
 	env := append(os.Environ(), "GOPROXY=off", "GOMODCACHE="+t.TempDir(), "GOFLAGS=-mod=mod")
-	_, err := scaffold.Service(context.Background(), scaffold.Options{Root: root, Name: "hello", Environments: environments("hello"), Env: env})
+	_, err := scaffold.Service(context.Background(), scaffold.Options{Root: root, Name: newName, Environments: environments(newName), Env: env})
 	if err == nil || !strings.Contains(err.Error(), "go mod tidy") || !strings.Contains(err.Error(), "nothing was written") {
 		t.Fatalf("Service with no module cache = %v, want the go mod tidy failure and nothing written", err)
 	}
@@ -203,8 +209,8 @@ func assertUnchanged(t *testing.T, root string, before map[string]string) {
 		t.Errorf("the repository changed: %v", diff)
 	}
 	// No directory is left behind either.
-	if _, err := os.Stat(filepath.Join(root, "services", "hello")); err == nil {
-		t.Errorf("services/hello is left behind")
+	if _, err := os.Stat(filepath.Join(root, "services", newName)); err == nil {
+		t.Errorf("services/made-by-test is left behind")
 	}
 }
 

@@ -60,11 +60,12 @@ type Overrides struct {
 	// Probes are the paths the soak after a deploy requests; "/" by
 	// default.
 	Probes []string `yaml:"probes"`
-	// LocalPort pins the port the local loop serves the first environment
-	// on (the next environments on the ports after it); by default each
-	// service takes the next free slot after LOCAL_ADDR's port, in name
-	// order.
-	LocalPort int `yaml:"localPort"`
+	// LocalSlot pins where the local loop serves the service: LOCAL_ADDR's
+	// port + 10 × LocalSlot in the first environment, and n further in the
+	// n-th. `mage new` gives each new service the next free slot, so that
+	// adding a service moves no other; a service without one takes the
+	// lowest free slot, in name order.
+	LocalSlot *int `yaml:"localSlot"`
 	// Manifests maps an environment to the manifest its bumps edit, in
 	// place of the environments file's path for this service.
 	Manifests map[string]string `yaml:"manifests"`
@@ -251,7 +252,7 @@ func readOverrides(root, dir string) (Overrides, error) {
 	if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
-		msg = strings.ReplaceAll(msg, "in type service.Overrides", "(known fields: container, probes, localPort, manifests)")
+		msg = strings.ReplaceAll(msg, "in type service.Overrides", "(known fields: container, probes, localSlot, manifests)")
 		return Overrides{}, fmt.Errorf("%s: %s", file, msg)
 	}
 	var errs []error
@@ -263,8 +264,8 @@ func readOverrides(root, dir string) (Overrides, error) {
 			errs = append(errs, fmt.Errorf("%s: probe %q is not a path: write it like /api/items", file, p))
 		}
 	}
-	if o.LocalPort < 0 || o.LocalPort > 65535 {
-		errs = append(errs, fmt.Errorf("%s: localPort %d is not a port (1 to 65535)", file, o.LocalPort))
+	if o.LocalSlot != nil && (*o.LocalSlot < 0 || *o.LocalSlot > 999) {
+		errs = append(errs, fmt.Errorf("%s: localSlot %d: want a whole number from 0 to 999", file, *o.LocalSlot))
 	}
 	return o, errors.Join(errs...)
 }

@@ -33,7 +33,7 @@ func New(ctx context.Context, e Env, name string) error {
 			Host: host, App: expand(env.ArgoApp), Branch: env.Branch,
 		})
 	}
-	res, err := scaffold.Service(ctx, scaffold.Options{Root: e.Root, Name: name, Environments: envs, Env: e.Environ})
+	res, err := scaffold.Service(ctx, scaffold.Options{Root: e.Root, Name: name, Environments: envs, LocalSlot: s.NextSlot(), Env: e.Environ})
 	if err != nil {
 		return err
 	}
