@@ -14,6 +14,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // gitBackend edits the file in a private clone and pushes; the remote's
@@ -43,7 +44,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	// The token travels as a Basic header: over plain http to another
 	// machine anyone on the way could read it, so refuse as the API path does.
 	if u, err := url.Parse(remote); err == nil && u.Scheme == "http" && opts.Token != "" && !loopback.Host(u.Host) {
-		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", forge.Display(remote))
+		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", secret.URL(remote))
 	}
 	author := opts.Author
 	if author.Name == "" {
@@ -55,7 +56,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	}
 	return &gitBackend{
 		remote:  remote,
-		display: forge.Display(remote),
+		display: secret.URL(remote),
 		cmd:     git.Cmd{Dir: dir, Isolated: true, Author: author, Env: authEnv(remote, opts.Token), Secret: opts.Token},
 		path:    opts.Path,
 		branch:  opts.Branch,

@@ -234,7 +234,7 @@ func (v Var) Shown() string {
 	case v.Value == "":
 		return "(unset)"
 	}
-	return forge.Display(v.Value)
+	return secret.URL(v.Value)
 }
 
 // Var returns the record of the named variable, and whether Load read it.
@@ -362,7 +362,9 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	s = s.first()
 	appID, appKey, appInstallation := l.str("GITOPS_APP_ID", ""), l.secret("GITOPS_APP_PRIVATE_KEY"), l.str("GITOPS_APP_INSTALLATION_ID", "")
 	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
-	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
+	// The source's address goes into commit messages and image labels:
+	// never with credentials.
+	s.SourceURL = strings.TrimSuffix(secret.URL(serverURL), "/") + "/" + s.SourceRepo
 	if run := l.str("GITHUB_RUN_ID", ""); run != "" {
 		s.RunURL = s.SourceURL + "/actions/runs/" + run
 	}
@@ -458,7 +460,7 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		}
 		if e.VerifyURL != "" {
 			if u, err := url.Parse(e.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", name, e.VerifyURL))
+				errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", name, secret.URL(e.VerifyURL)))
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
@@ -244,7 +245,7 @@ func (d *doctor) gitopsOther(ctx context.Context) Row {
 	dir := d.s.GitopsTarget()
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
 		if !d.s.LocalGitops() {
-			row.Found = forge.Display(dir) + ": a git URL; not checked"
+			row.Found = secret.URL(dir) + ": a git URL; not checked"
 			return row
 		}
 		// Not created yet: the first bump seeds it from gitops/, so that

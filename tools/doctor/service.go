@@ -10,7 +10,6 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/config"
-	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
@@ -72,7 +71,7 @@ func (d *doctor) verifyIn(ctx context.Context, s config.Settings, prefix string)
 		}
 		return row
 	}
-	shown := forge.Display(target)
+	shown := secret.URL(target)
 	v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
 	if err != nil {
 		row.Status = Fail
@@ -111,6 +110,6 @@ func (d *doctor) argo(ctx context.Context) []Row {
 		row.Fix = "see docs/verify.md (Argo CD refresh)"
 		return []Row{row}
 	}
-	row.Found = fmt.Sprintf("%s accepts the token (%s) and shows application %q", forge.Display(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), d.s.ArgoApp)
+	row.Found = fmt.Sprintf("%s accepts the token (%s) and shows application %q", secret.URL(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), d.s.ArgoApp)
 	return []Row{row}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
@@ -123,7 +124,7 @@ func (p *Pipeline) deploy(ctx context.Context, r *run, commit string) error {
 		r.sum.LiveCommit = res.LastLive
 		r.sum.Live = started.Add(res.Elapsed).Sub(r.start)
 		r.mu.Unlock()
-		return fmt.Sprintf("%s live at %s after %d polls", short(commit), p.VerifyURL(), res.Polls), nil
+		return fmt.Sprintf("%s live at %s after %d polls", short(commit), secret.URL(p.VerifyURL()), res.Polls), nil
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
@@ -56,8 +57,9 @@ type EnvStatus struct {
 	ImageError   string `json:"imageError,omitempty"`
 	// ImageNote says why the registry was not asked.
 	ImageNote string `json:"imageNote,omitempty"`
-	// URL is where /version was asked; Live the commit it reported, running
-	// since LiveSince when the service says.
+	// URL is where /version was asked, without the credentials it may
+	// carry; Live the commit it reported, running since LiveSince when the
+	// service says.
 	URL       string    `json:"url,omitempty"`
 	Live      string    `json:"liveCommit,omitempty"`
 	LiveSince time.Time `json:"liveSince,omitzero"`
@@ -115,7 +117,8 @@ func ReadStatus(ctx context.Context, s config.Settings, logger *slog.Logger) Sta
 // status reads the environment's state, its probes side by side.
 func (p *Pipeline) status(ctx context.Context) EnvStatus {
 	s := p.s
-	st := EnvStatus{Environment: s.Environment, Path: s.GitopsPath, Branch: s.GitopsBranch, URL: p.VerifyURL()}
+	url := p.VerifyURL()
+	st := EnvStatus{Environment: s.Environment, Path: s.GitopsPath, Branch: s.GitopsBranch, URL: secret.URL(url)}
 	var wg sync.WaitGroup
 	probe := func(fn func(context.Context)) {
 		wg.Go(func() {
@@ -152,7 +155,7 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 	})
 	if st.URL != "" {
 		probe(func(ctx context.Context) {
-			v, err := verify.Probe(ctx, nil, st.URL)
+			v, err := verify.Probe(ctx, nil, url)
 			if err != nil {
 				st.LiveError = err.Error()
 				if s.LocalGitops() && s.VerifyURL == "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 )
 
@@ -76,7 +77,7 @@ func Verify(ctx context.Context, e Env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "%s is live at %s (seen after %s, %d polls)\n", info.Commit, p.VerifyURL(), res.Elapsed.Round(time.Millisecond), res.Polls)
+	fmt.Fprintf(e.Stdout, "%s is live at %s (seen after %s, %d polls)\n", info.Commit, secret.URL(p.VerifyURL()), res.Elapsed.Round(time.Millisecond), res.Polls)
 	return nil
 }
 

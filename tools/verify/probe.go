@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // Version is the body of the service's /version endpoint.
@@ -53,11 +54,11 @@ func poll(ctx context.Context, client *http.Client, endpoint string, timeout tim
 func get(ctx context.Context, client *http.Client, endpoint string) (Version, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
-		return Version{}, fmt.Errorf("get %s: %w", redacted(endpoint), err)
+		return Version{}, fmt.Errorf("get %s: %w", secret.URL(endpoint), err)
 	}
 	// A password in VERIFY_URL (basic auth at an ingress) must not reach
 	// an error message: every message below names the URL without it.
-	endpoint = redacted(endpoint)
+	endpoint = secret.URL(endpoint)
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -91,15 +92,6 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 	return v, nil
 }
 
-// redacted returns endpoint with any password replaced by "xxxxx".
-func redacted(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 // versionURL checks baseURL and appends /version to it.
 func versionURL(baseURL string) (string, error) {
 	baseURL = strings.TrimSpace(baseURL)
@@ -108,7 +100,7 @@ func versionURL(baseURL string) (string, error) {
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", baseURL)
+		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", secret.URL(baseURL))
 	}
 	u.Path = strings.TrimRight(u.Path, "/") + "/version"
 	u.RawPath = ""
