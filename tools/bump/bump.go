@@ -337,7 +337,6 @@ func (o Options) withDefaults() Options {
 		o.Mode = ModePush
 	}
 	o.SourceCommit = strings.ToLower(strings.TrimSpace(o.SourceCommit))
-	o.Path = strings.TrimPrefix(o.Path, "/")
 	return o
 }
 
@@ -351,6 +350,12 @@ func (o *Options) validate() error {
 	}
 	if o.Repo == "" {
 		return errors.New("bump: no gitops repository: set GITOPS_REPO to owner/name (GitHub) or a git URL or path")
+	}
+	// Before anything is sent or cloned: the API client refuses ".." with
+	// an error that reads as a network failure, and git would write beside
+	// its clone.
+	if err := CheckPath(o.Path); err != nil {
+		return fmt.Errorf("bump: path %q %w", o.Path, err)
 	}
 	if _, err := name.ParseReference(o.Image); err != nil || imageTag(o.Image) == "" {
 		return fmt.Errorf("bump: image %q is not a reference with a tag or digest (want repo:tag or repo:tag@sha256:...)", o.Image)

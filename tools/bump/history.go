@@ -35,6 +35,9 @@ func History(ctx context.Context, opts Options, limit int) ([]Revision, error) {
 	if opts.Repo == "" {
 		return nil, fmt.Errorf("history: no gitops repository: set GITOPS_REPO")
 	}
+	if err := CheckPath(opts.Path); err != nil {
+		return nil, fmt.Errorf("history: path %q %w", opts.Path, err)
+	}
 	if limit <= 0 {
 		limit = 20
 	}

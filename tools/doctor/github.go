@@ -24,11 +24,22 @@ import (
 // run in order and the second says so rather than repeating the failure.
 func (d *doctor) github(ctx context.Context) []Row {
 	api := Row{Check: CheckGitHub}
+	target := Row{Check: CheckGitops}
+	if bump.CheckPath(d.s.GitopsPath) != nil {
+		// Nothing outside the gitops repository is read, nor sent to the
+		// API, which refuses such a path as if the network had failed.
+		target.Status, target.Found = Warn, "not checked: the manifest's path leads outside the gitops repository (the configuration row says why)"
+		if ok, why := githubGitops(d.s); !ok {
+			api.Found = why
+		} else {
+			api.Status, api.Found = Warn, "not checked: the configuration row fails"
+		}
+		return []Row{api, target}
+	}
 	if ok, why := githubGitops(d.s); !ok {
 		api.Found = why
 		return []Row{api, d.gitopsOther(ctx)}
 	}
-	target := Row{Check: CheckGitops}
 	if d.s.GitopsApp != nil {
 		return d.app(ctx)
 	}
