@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
@@ -148,6 +148,11 @@ type Settings struct {
 	// Vars records every variable Load read: its value, where the value
 	// came from, and whether it is a secret. Doctor prints it.
 	Vars []Var
+	// Warnings are what the settings allow but a person should know before
+	// anything runs: a local address other machines can reach, an override
+	// of an environment that does not exist. Load only returns them; the
+	// targets print them.
+	Warnings []string
 }
 
 // DefaultEnvironment names the one environment of a repository without an
@@ -407,13 +412,26 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.BumpMerge && !bump.IsGitHubRepo(s.GitopsRepo) {
 		l.errs = append(l.errs, errors.New("BUMP_MERGE=1 merges pull requests through the host's API, and a git remote (or the local loop) has none: the bump pushes its branch for a pull request you open; unset BUMP_MERGE, or set GITOPS_REPO to owner/name"))
 	}
-	if s.BumpMessage != "" {
+	switch {
+	case s.BumpMessage != "" && strings.TrimSpace(s.BumpMessage) == "":
+		l.errs = append(l.errs, fmt.Errorf("BUMP_MESSAGE=%q is blank: unset it for the default message, or give a template whose first line says what the commit does", s.BumpMessage))
+	case s.BumpMessage != "":
 		if _, err := bump.ParseMessage(s.BumpMessage); err != nil {
 			l.errs = append(l.errs, err)
 		}
 	}
 	if (s.BumpAuthor.Name == "") != (s.BumpAuthor.Email == "") {
 		l.errs = append(l.errs, errors.New("set both BUMP_AUTHOR_NAME and BUMP_AUTHOR_EMAIL, or neither"))
+	}
+	if s.BumpAuthor.Name != "" {
+		if err := git.CheckName(s.BumpAuthor.Name); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("BUMP_AUTHOR_NAME: %w", err))
+		}
+	}
+	if s.BumpAuthor.Email != "" {
+		if err := git.CheckEmail(s.BumpAuthor.Email); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("BUMP_AUTHOR_EMAIL: %w", err))
+		}
 	}
 	s.Vars = l.vars
 	sort.Slice(s.Vars, func(i, j int) bool { return s.Vars[i].Name < s.Vars[j].Name })
@@ -453,16 +471,14 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.LocalRuntime != "process" && s.LocalRuntime != "podman" {
 		errs = append(errs, fmt.Errorf("LOCAL_RUNTIME=%q: want \"process\" or \"podman\"", s.LocalRuntime))
 	}
-	for i, e := range s.Environments {
-		name := "VERIFY_URL"
-		if i > 0 {
-			name = overrideName("VERIFY_URL", e.Name) + " (or verifyURL of " + e.Name + " in " + EnvironmentsFile + ")"
-		}
-		if e.VerifyURL != "" {
-			if u, err := url.Parse(e.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://platform-demo.10.0.0.200.nip.io", name, secret.URL(e.VerifyURL)))
-			}
-		}
+	envErrs, warnings := l.checkEnvironments(s)
+	errs = append(errs, envErrs...)
+	s.Warnings = append(s.Warnings, warnings...)
+	if err := checkAddr(s.RegistryAddr); err != nil {
+		errs = append(errs, fmt.Errorf("LOCAL_REGISTRY_ADDR=%q %w", s.RegistryAddr, err))
+	} else if s.LocalRegistry() && !loopback.Host(s.RegistryAddr) {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the embedded registry serves on %s (LOCAL_REGISTRY_ADDR), %s: other machines can reach it; to keep it on this one, use %s",
+			s.RegistryAddr, interfaces(s.RegistryAddr), onLoopback(s.RegistryAddr)))
 	}
 	if (s.ArgoServer != "") != (s.ArgoToken != "") {
 		errs = append(errs, errors.New("Argo CD refresh is half configured: set both ARGOCD_SERVER and ARGOCD_AUTH_TOKEN (and ARGOCD_APP, or argocdApp in the environments file), or none"))
@@ -570,11 +586,14 @@ func (s Settings) first() Settings {
 func (l *loader) environments(root string, s Settings) []Environment {
 	implicit := []Environment{{Name: DefaultEnvironment, Path: s.GitopsPath, Branch: s.GitopsBranch, Container: s.GitopsContainer,
 		VerifyURL: s.VerifyURL, ArgoApp: s.ArgoApp, LocalAddr: s.LocalAddr}}
+	l.origins = map[string]origin{}
 	if root == "" {
+		l.plain(DefaultEnvironment)
 		return implicit
 	}
 	data, err := os.ReadFile(filepath.Join(root, EnvironmentsFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		l.plain(DefaultEnvironment)
 		return implicit
 	}
 	if err != nil {
@@ -607,9 +626,11 @@ func (l *loader) environments(root string, s Settings) []Environment {
 		}
 		for _, variable := range overridable {
 			f := fields[variable]
+			from := origin{variable: variable}
 			switch {
 			case fromEnv(overrideName(variable, e.Name)):
 				*f.value = l.str(overrideName(variable, e.Name), "")
+				from.variable = overrideName(variable, e.Name)
 			case i == 0 && fromEnv(variable):
 				*f.value = f.first
 			case variable == "VERIFY_URL" && (s.LocalGitops() || s.InActions):
@@ -620,7 +641,10 @@ func (l *loader) environments(root string, s Settings) []Environment {
 				*f.value = ""
 			case *f.value == "":
 				*f.value = f.fallback
+			default:
+				from = origin{field: fieldNames[variable], env: e.Name, line: e.line}
 			}
+			l.origins[e.Name+"/"+variable] = from
 		}
 	}
 	return envs
@@ -629,6 +653,48 @@ func (l *loader) environments(root string, s Settings) []Environment {
 // overridable are the variables an environment's field can be overridden
 // with for one run, as <VARIABLE>_<ENV>.
 var overridable = []string{"GITOPS_PATH", "GITOPS_BRANCH", "GITOPS_CONTAINER", "VERIFY_URL", "ARGOCD_APP", "LOCAL_ADDR"}
+
+// fieldNames are the environments file's names of the overridable fields.
+var fieldNames = map[string]string{
+	"GITOPS_PATH": "path", "GITOPS_BRANCH": "branch", "GITOPS_CONTAINER": "container",
+	"VERIFY_URL": "verifyURL", "ARGOCD_APP": "argocdApp", "LOCAL_ADDR": "localAddr",
+}
+
+// origin is where the value of an environment's field came from: a
+// variable (set, or its default), or the environments file.
+type origin struct {
+	// variable is the variable that set the value, e.g. VERIFY_URL_STAGING;
+	// empty when the file did.
+	variable string
+	// field, env and line locate the value in the environments file.
+	field, env string
+	line       int
+}
+
+// String names the origin for a message: the variable, or the file's field
+// and line.
+func (o origin) String() string {
+	if o.variable != "" {
+		return o.variable
+	}
+	return fmt.Sprintf("%s of %s (%s:%d)", o.field, o.env, EnvironmentsFile, o.line)
+}
+
+// plain records that each field of env comes from its plain variable, as
+// in a repository without an environments file.
+func (l *loader) plain(env string) {
+	for _, variable := range overridable {
+		l.origins[env+"/"+variable] = origin{variable: variable}
+	}
+}
+
+// originOf says where the value of variable's field of env came from.
+func (l *loader) originOf(env, variable string) origin {
+	if o, ok := l.origins[env+"/"+variable]; ok {
+		return o
+	}
+	return origin{variable: variable}
+}
 
 // nextPort is addr with its port raised by n: the local address of the
 // n-th environment when the file gives none.
@@ -645,6 +711,9 @@ type loader struct {
 	lookup func(string) (string, bool)
 	vars   []Var
 	errs   []error
+	// origins says where each environment's fields came from, by
+	// "<env>/<VARIABLE>".
+	origins map[string]origin
 }
 
 func (l *loader) str(name, def string) string {

@@ -33,6 +33,9 @@ type Environment struct {
 	ArgoApp string `yaml:"argocdApp"`
 	// LocalAddr is where the local loop serves it (LOCAL_ADDR).
 	LocalAddr string `yaml:"localAddr"`
+
+	// line is where the environment starts in the file, for messages.
+	line int
 }
 
 // environmentsFile is the file's schema.
@@ -69,11 +72,13 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 	lines := itemLines(&doc)
 	seen := map[string]int{}
 	var errs []error
-	for i, e := range f.Environments {
+	for i := range f.Environments {
 		line := 0
 		if i < len(lines) {
 			line = lines[i]
 		}
+		f.Environments[i].line = line
+		e := f.Environments[i]
 		switch {
 		case !envName.MatchString(e.Name):
 			errs = append(errs, fmt.Errorf("%s:%d: environment name %q: want lower-case letters, digits and '-', starting with a letter", file, line, e.Name))
@@ -84,6 +89,17 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 		}
 		if e.Path == "" {
 			errs = append(errs, fmt.Errorf("%s:%d: environment %q has no path: name the manifest its bumps edit", file, line, e.Name))
+		}
+		// The rules the variables that override these fields are held to.
+		for _, f := range []struct{ variable, value string }{
+			{"GITOPS_PATH", e.Path}, {"GITOPS_BRANCH", e.Branch}, {"VERIFY_URL", e.VerifyURL}, {"LOCAL_ADDR", e.LocalAddr},
+		} {
+			if f.value == "" {
+				continue
+			}
+			if err := checkField(f.variable, f.value); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: environment %q: %s %q %w", file, line, e.Name, fieldNames[f.variable], shown(f.variable, f.value), err))
+			}
 		}
 	}
 	return f.Environments, errors.Join(errs...)

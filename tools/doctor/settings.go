@@ -37,10 +37,14 @@ func (d *doctor) config(context.Context) []Row {
 		}
 		msgs = append(msgs, err.Error())
 	}
-	if len(msgs) > 0 {
+	switch {
+	case len(msgs) > 0:
 		row.Status = Fail
 		row.Found = strings.ReplaceAll(strings.Join(msgs, "\n"), "\n", "; ")
 		row.Fix = "set the variables as the message says"
+	case len(d.s.Warnings) > 0:
+		row.Status = Warn
+		row.Found += "; " + strings.Join(d.s.Warnings, "; ")
 	}
 	return []Row{row, d.environments()}
 }
