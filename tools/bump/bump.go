@@ -463,7 +463,7 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 			if opts.Mode == ModePR {
 				var pr Result
 				pr, err = b.propose(ctx, opts, proposal{
-					content: out, base: version, message: msg, branch: opts.branchName(), body: opts.prBody(res.Diff),
+					content: out, base: version, message: msg, branch: opts.branchName(), body: opts.forBody().prBody(res.Diff),
 					newer: func(ctx context.Context, commit string) (bool, error) { return g.newerDeployed(ctx, commit) },
 				})
 				res.Commit, res.Branch, res.PR, res.PRURL = pr.Commit, pr.Branch, pr.PR, pr.PRURL

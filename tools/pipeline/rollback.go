@@ -47,7 +47,9 @@ func Rollback(ctx context.Context, opts RollbackOptions) (Summary, error) {
 	p := New(s, opts.Logger)
 	defer p.Close(context.WithoutCancel(ctx))
 	r := &run{sum: Summary{Action: "rollback", Environment: opts.Environment, Mode: s.Mode(), Deploy: true}, start: time.Now(), log: p.log}
-	reason := strings.TrimSpace(opts.Reason)
+	// One line, as the gitops commit records it, and as the summary's
+	// first line shows it.
+	reason := bump.OneLine(opts.Reason)
 	if reason == "" {
 		reason = "none given (ROLLBACK_REASON)"
 	}
