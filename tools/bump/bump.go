@@ -422,9 +422,6 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 		if err == nil {
 			var cur manifest.Current
 			cur, err = manifest.Read(content, opts.Container)
-			if errors.Is(err, manifest.ErrContainerNotFound) {
-				return res, fmt.Errorf("read %s: %w: set GITOPS_CONTAINER to one of them", opts.Path, err)
-			}
 			if err != nil {
 				return res, fmt.Errorf("read %s: %w", opts.Path, err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
 
@@ -57,7 +58,45 @@ func (p *Pipeline) change(ctx context.Context, opts bump.Options) (bump.Result, 
 	if err := p.InitGitops(ctx); err != nil {
 		return bump.Result{}, err
 	}
-	return bump.Image(ctx, opts)
+	res, err := bump.Image(ctx, opts)
+	if unreadable(err) {
+		err = fmt.Errorf("%w: %s", err, p.manifestFix(err, ""))
+	}
+	return res, err
+}
+
+// unreadable reports whether err says that a manifest cannot be read.
+func unreadable(err error) bool {
+	for _, e := range []error{manifest.ErrNotYAML, manifest.ErrNoWorkload, manifest.ErrContainerNotFound, manifest.ErrAmbiguous} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// manifestError says that the environment's manifest cannot be read at
+// rev, why (with the line, when the file is not YAML), and what fixes it.
+func (p *Pipeline) manifestError(rev bump.Revision) error {
+	return fmt.Errorf("%s's manifest %s cannot be read at gitops %s: %w: %s",
+		p.s.Environment, p.s.GitopsPath, short(rev.Commit), rev.Problem, p.manifestFix(rev.Problem, rev.Commit))
+}
+
+// manifestFix names what makes a manifest the pipeline cannot read
+// readable again; commit, when known, is the gitops commit it was read at.
+func (p *Pipeline) manifestFix(err error, commit string) string {
+	if errors.Is(err, manifest.ErrContainerNotFound) || errors.Is(err, manifest.ErrAmbiguous) {
+		fix := "set " + p.s.VarFor("GITOPS_CONTAINER")
+		if p.s.Environment != config.DefaultEnvironment {
+			fix += " (or container of " + p.s.Environment + " in " + config.EnvironmentsFile + ")"
+		}
+		return fix + " to the container to bump, or name the container as before"
+	}
+	fix := "fix the file in the gitops repository"
+	if commit != "" {
+		fix += ", or revert the commit that broke it (git revert " + short(commit) + ")"
+	}
+	return fix
 }
 
 // History returns the last limit revisions of the environment's manifest,

@@ -89,6 +89,9 @@ func (p *Pipeline) verified(ctx context.Context) (bump.Revision, error) {
 	if err != nil {
 		return bump.Revision{}, err
 	}
+	if len(revs) > 0 && revs[0].Problem != nil {
+		return bump.Revision{}, p.manifestError(revs[0])
+	}
 	if len(revs) == 0 || revs[0].SourceCommit == "" {
 		return bump.Revision{}, fmt.Errorf("%s's manifest (%s) records no source commit: deploy it first (go tool mage ci, or promote to it)", env, p.s.GitopsPath)
 	}

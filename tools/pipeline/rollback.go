@@ -101,6 +101,10 @@ func (p *Pipeline) pick(ctx context.Context, to string) (target, current bump.Re
 		return target, current, fmt.Errorf("%s has no history on %s: nothing to roll back", path, p.s.GitopsBranch)
 	}
 	current = revs[0]
+	if current.Problem != nil {
+		// Nothing can be written over a file the bump cannot read.
+		return target, current, p.manifestError(current)
+	}
 	to = strings.TrimSpace(to)
 	switch {
 	case to == "":

@@ -34,6 +34,9 @@ const (
 	Unreachable = "unreachable"
 	// Unknown: there is no address to ask the service at.
 	Unknown = "unknown"
+	// Unreadable: the manifest cannot be read (not YAML, empty, no such
+	// container): what git deploys is not known.
+	Unreadable = "unreadable"
 )
 
 // EnvStatus is what `mage status` knows of one environment.
@@ -50,6 +53,8 @@ type EnvStatus struct {
 	GitopsURL    string    `json:"gitopsURL,omitempty"`
 	GitopsTime   time.Time `json:"gitopsTime,omitzero"`
 	GitopsError  string    `json:"gitopsError,omitempty"`
+	// ManifestError says why the manifest cannot be read, and the fix.
+	ManifestError string `json:"manifestError,omitempty"`
 	// ImageFound says the registry holds Image, ImageMissing that it
 	// answered it does not; ImageError says why, or why it could not tell.
 	ImageFound   bool   `json:"imageFound"`
@@ -80,14 +85,21 @@ type Status struct {
 	Environments []EnvStatus `json:"environments"`
 }
 
-// Healthy reports whether no environment is drifted or unreachable.
+// Healthy reports whether no environment is drifted, unreachable or
+// unreadable.
 func (st Status) Healthy() bool {
 	for _, e := range st.Environments {
-		if e.Verdict == Drifted || e.Verdict == Unreachable {
+		if !e.Healthy() {
 			return false
 		}
 	}
 	return true
+}
+
+// Healthy reports whether the environment is not drifted, unreachable or
+// unreadable: what `mage status` exits 1 for.
+func (e EnvStatus) Healthy() bool {
+	return e.Verdict != Drifted && e.Verdict != Unreachable && e.Verdict != Unreadable
 }
 
 // ReadStatus asks, for every environment at once, the gitops repository
@@ -139,6 +151,10 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 		}
 		cur := revs[0]
 		st.Image, st.SourceCommit, st.GitopsCommit, st.GitopsURL, st.GitopsTime = cur.Image, cur.SourceCommit, cur.Commit, cur.URL, cur.Time
+		if cur.Problem != nil {
+			st.ManifestError = p.manifestError(cur).Error()
+			return
+		}
 		if cur.Image == "" {
 			return
 		}
@@ -178,7 +194,7 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 	}
 	wg.Wait()
 	st.Verdict, st.Why = verdict(st, s.VerifyTimeout, time.Now())
-	if st.URL == "" {
+	if st.URL == "" && st.Verdict == Unknown {
 		st.Why = "no address to ask: set " + s.VarFor("VERIFY_URL") + " (or verifyURL in " + config.EnvironmentsFile + ")"
 	}
 	return st
@@ -190,6 +206,8 @@ func verdict(st EnvStatus, settle time.Duration, now time.Time) (string, string)
 	switch {
 	case st.GitopsError != "":
 		return Unreachable, "gitops: " + st.GitopsError
+	case st.ManifestError != "":
+		return Unreadable, st.ManifestError
 	case st.URL == "":
 		return Unknown, "no address to ask"
 	case st.LiveError != "":

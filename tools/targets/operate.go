@@ -82,7 +82,10 @@ func Status(ctx context.Context, e Env, asJSON *bool) error {
 	}
 	var bad []string
 	for _, env := range st.Environments {
-		if env.Verdict == pipeline.Drifted || env.Verdict == pipeline.Unreachable {
+		switch {
+		case env.Verdict == pipeline.Unreadable:
+			bad = append(bad, env.Environment+"'s manifest cannot be read")
+		case !env.Healthy():
 			bad = append(bad, env.Environment+" is "+env.Verdict)
 		}
 	}
