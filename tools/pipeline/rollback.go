@@ -67,6 +67,11 @@ func Rollback(ctx context.Context, opts RollbackOptions) (Summary, error) {
 		if err != nil {
 			return "", err
 		}
+		// A tag (named, or in the history) is written as the digest it
+		// names now, as every write is: promote ships only digests.
+		if to.Image, err = env.Pin(ctx, to.Image); err != nil {
+			return "", err
+		}
 		if err := env.CheckImage(ctx, to.Image); err != nil {
 			return "", err
 		}
@@ -130,9 +135,12 @@ func (p *Pipeline) pick(ctx context.Context, to string) (target, current bump.Re
 		}
 		return target, current, fmt.Errorf("commit %s is ambiguous in the history of %s (%s, %s): give more of the sha", to, path, found[0].SourceCommit, found[1].SourceCommit)
 	}
+	// An image is named with its repository (a registry and a path), as
+	// mage publish prints it: a bare word is no image of this pipeline.
 	ref, err := name.ParseReference(to)
-	if err != nil {
-		return target, current, fmt.Errorf("-to=%q is neither a commit sha nor an image reference: give a commit (7 to 40 hex characters) or repo:tag@sha256:...", to)
+	if err != nil || !strings.Contains(to, "/") {
+		return target, current, fmt.Errorf("-to=%q is neither a commit in the history of %s nor an image reference: give a source commit it deployed (7 to 40 hex characters) or an image with its registry, such as %s:<tag>@sha256:...",
+			to, path, p.s.ImageRepo())
 	}
 	for _, r := range revs {
 		if r.Image == to || sameDigest(r.Image, ref) {

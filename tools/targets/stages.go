@@ -47,6 +47,11 @@ func Bump(ctx context.Context, e Env, image string) error {
 	if err := p.CheckImage(ctx, image); err != nil {
 		return err
 	}
+	// Every write pins a digest: a tag is written as the digest it names now.
+	image, err = p.Pin(ctx, image)
+	if err != nil {
+		return err
+	}
 	switch rev, err := p.ImageRevision(ctx, image); {
 	case err != nil:
 		return err
