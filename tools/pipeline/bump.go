@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,11 +21,12 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
+	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
 // stopReason says why nothing after a bump can make its commit live, or ""
-// when the run goes on.
-func stopReason(res bump.Result) string {
+// when the run goes on. action is the bump's (Options.Action).
+func (p *Pipeline) stopReason(res bump.Result, action string) string {
 	switch res.Outcome {
 	case bump.NewerDeployed:
 		return "a newer commit (" + short(res.PreviousCommit) + ") is deployed"
@@ -32,12 +34,46 @@ func stopReason(res bump.Result) string {
 		return "BUMP_DRY_RUN=1: nothing was written"
 	case bump.Proposed:
 		if res.PRURL == "" {
-			return "BUMP_MODE=pr: branch " + res.Branch + " waits for a pull request on the host; verify after its merge (go tool mage verify)"
+			return "BUMP_MODE=pr: branch " + res.Branch + " waits for a pull request on the host; after its merge, " + p.checkMerged(action)
 		}
-		return fmt.Sprintf("pull request #%d waits for its merge (%s); verify after it (go tool mage verify), or set BUMP_MERGE=1", res.PR, res.PRURL)
+		return fmt.Sprintf("pull request #%d waits for its merge (%s); after it, %s; or set BUMP_MERGE=1", res.PR, res.PRURL, p.checkMerged(action))
 	}
 	return ""
 }
+
+// checkMerged says which command proves a bump live once its pull request
+// is merged: `go tool mage verify` waits for HEAD on the first
+// environment, which is what `mage ci` deploys there; any other bump
+// (a promotion, a rollback, another environment) shows in `go tool mage
+// status`, in sync once the environment answers what git deploys.
+func (p *Pipeline) checkMerged(action string) string {
+	if p.s.FirstEnvironment() && (action == "" || action == "deploy") {
+		return "go tool mage verify proves it live"
+	}
+	return "go tool mage status shows whether " + p.s.Environment + " answers it (in sync)"
+}
+
+// mergedAdvice names, in an error of the bump's pull-request code, the
+// command that proves this bump live once merged: that code names `go
+// tool mage verify` for every bump, which checks HEAD on the first
+// environment only.
+func (p *Pipeline) mergedAdvice(err error, action string) error {
+	const generic = "verify after (go tool mage verify)"
+	if !strings.Contains(err.Error(), generic) || p.checkMerged(action) == "go tool mage verify proves it live" {
+		return err
+	}
+	return &advisedError{msg: strings.Replace(err.Error(), generic, "then "+p.checkMerged(action), 1), err: err}
+}
+
+// advisedError is err with the advice of its message replaced by the
+// edge's, which knows the environment.
+type advisedError struct {
+	msg string
+	err error
+}
+
+func (e *advisedError) Error() string { return e.msg }
+func (e *advisedError) Unwrap() error { return e.err }
 
 // Bump points the gitops manifest at image, built from info's commit.
 func (p *Pipeline) Bump(ctx context.Context, image string, info buildinfo.Info) (bump.Result, error) {
@@ -97,6 +133,76 @@ func (p *Pipeline) manifestFix(err error, commit string) string {
 		fix += ", or revert the commit that broke it (git revert " + short(commit) + ")"
 	}
 	return fix
+}
+
+// verifyDeployed waits until commit is live, as Verify does, and stops
+// when the environment's manifest no longer deploys it: another bump or
+// rollback replaced it (or won the race to it), and nothing will make
+// commit live here. It asks git every ten polls, at least a second apart
+// on this machine and five seconds apart on a remote (each question costs
+// the API two requests), at most 30s: a verify that succeeds at once asks
+// nothing.
+func (p *Pipeline) verifyDeployed(ctx context.Context, commit string) (verify.Result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	floor := 5 * time.Second
+	if p.s.LocalGitops() {
+		floor = time.Second
+	}
+	every := min(max(10*p.s.VerifyInterval, floor), 30*time.Second)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := p.stillDeploys(ctx, commit); err != nil {
+				cancel(err)
+				return
+			}
+		}
+	}()
+	res, err := p.Verify(ctx, commit)
+	cancel(nil)
+	<-watched
+	var replaced *ReplacedError
+	if cause := context.Cause(ctx); err != nil && errors.As(cause, &replaced) {
+		return res, replaced
+	}
+	return res, err
+}
+
+// ReplacedError says that git no longer deploys the commit a run waits for.
+type ReplacedError struct {
+	Environment, Path string
+	// Wanted is the commit waited for; Now the revision that replaced it.
+	Wanted string
+	Now    bump.Revision
+}
+
+func (e *ReplacedError) Error() string {
+	now := short(e.Now.SourceCommit)
+	if now == "" {
+		now = e.Now.Image
+	}
+	return fmt.Sprintf("%s's manifest no longer deploys %s: gitops %s (%s) deploys %s since; another bump or rollback replaced it, so nothing will make %s live there (go tool mage status shows what runs)",
+		e.Environment, short(e.Wanted), short(e.Now.Commit), e.Now.Time.Format(time.RFC3339), now, short(e.Wanted))
+}
+
+// stillDeploys returns a *ReplacedError when the environment's manifest
+// deploys another commit than commit, and nil otherwise, also when git
+// cannot be asked now: verify goes on, and its own timeout still bounds it.
+func (p *Pipeline) stillDeploys(ctx context.Context, commit string) error {
+	revs, err := p.History(ctx, 1)
+	if err != nil || len(revs) == 0 || revs[0].SourceCommit == commit {
+		return nil
+	}
+	return &ReplacedError{Environment: p.s.Environment, Path: p.s.GitopsPath, Wanted: commit, Now: revs[0]}
 }
 
 // History returns the last limit revisions of the environment's manifest,

@@ -109,6 +109,9 @@ func (p *Pipeline) verified(ctx context.Context) (bump.Revision, error) {
 			env, short(cur.SourceCommit), p.s.VarFor("VERIFY_URL"), env, config.EnvironmentsFile)
 	}
 	if _, err := p.verify(ctx, cur.SourceCommit, min(p.s.VerifyTimeout, CheckTimeout)); err != nil {
+		if ctx.Err() != nil {
+			return bump.Revision{}, fmt.Errorf("interrupted while checking that %s runs %s: nothing was promoted", env, short(cur.SourceCommit))
+		}
 		return bump.Revision{}, fmt.Errorf("%s is not verified, so nothing is promoted from it: %w", env, err)
 	}
 	return cur, nil
@@ -122,6 +125,9 @@ func (p *Pipeline) afterBump(ctx context.Context, r *run, opts bump.Options, ref
 	if err := r.stage("bump", func() (string, error) {
 		var err error
 		res, err = p.change(ctx, opts)
+		if err != nil && opts.Mode == bump.ModePR {
+			err = p.mergedAdvice(err, opts.Action)
+		}
 		if err == nil {
 			err = refuse(res)
 		}
@@ -130,8 +136,13 @@ func (p *Pipeline) afterBump(ctx context.Context, r *run, opts bump.Options, ref
 		return r.done(err)
 	}
 	r.sum.GitopsCommit, r.sum.GitopsURL = res.Commit, res.URL
-	r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
-	if reason := stopReason(res); reason != "" {
+	if res.Outcome == bump.UpToDate {
+		// The manifest deployed it already: nothing was replaced.
+		r.sum.Unchanged = true
+	} else {
+		r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
+	}
+	if reason := p.stopReason(res, opts.Action); reason != "" {
 		r.skip("deploy", reason)
 		r.skip("verify", reason)
 		return r.done(nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
@@ -175,7 +177,7 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 			if err != nil {
 				st.LiveError = err.Error()
 				if s.LocalGitops() && s.VerifyURL == "" {
-					st.LiveError += " (the local rollouts run while `go tool mage local` does)"
+					st.LiveError += " (" + p.localHint(ctx, err) + ")"
 				}
 				return
 			}
@@ -198,6 +200,23 @@ func (p *Pipeline) status(ctx context.Context) EnvStatus {
 		st.Why = "no address to ask: set " + s.VarFor("VERIFY_URL") + " (or verifyURL in " + config.EnvironmentsFile + ")"
 	}
 	return st
+}
+
+// localHint says why the local rollout of the environment did not answer
+// its /version, from whether a `mage local` serves it.
+func (p *Pipeline) localHint(ctx context.Context, err error) string {
+	var answer *verify.AnswerError
+	switch {
+	case !rollout.Serving(ctx, p.s.LocalAddr):
+		return "nothing serves it: the local rollouts run while `go tool mage local` does"
+	case errors.As(err, &answer) && answer.Code == http.StatusServiceUnavailable:
+		deploy := "go tool mage ci"
+		if !p.s.FirstEnvironment() {
+			deploy = "go tool mage promote " + p.s.Environment
+		}
+		return "`go tool mage local` serves it, and has rolled out nothing there yet: " + deploy + " deploys it"
+	}
+	return "`go tool mage local` serves it: its log says why the version it rolled out does not answer"
 }
 
 // verdict judges an environment from what its probes found; settle is how

@@ -62,6 +62,9 @@ type Summary struct {
 	// environment's manifest deployed before the run (promote, rollback).
 	Replaced       string `json:"replaced,omitempty"`
 	ReplacedCommit string `json:"replacedCommit,omitempty"`
+	// Unchanged says the environment's manifest deployed Image already:
+	// the run changed nothing in git (a promotion or rollback run twice).
+	Unchanged bool `json:"unchanged,omitempty"`
 	// Total is the run's wall time; Live the time from the run's start until
 	// verify first saw Commit live (zero when it did not).
 	Total time.Duration `json:"-"`

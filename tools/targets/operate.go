@@ -119,6 +119,10 @@ func (e Env) report(s config.Settings, sum pipeline.Summary, runErr error) error
 		return runErr // refused before it started: the error says why
 	}
 	fmt.Fprint(e.Stdout, sum.Text())
+	// A second identical run: git deployed the image already.
+	if sum.Unchanged && runErr == nil {
+		fmt.Fprintf(e.Stdout, "nothing changed: %s deployed %s (%s) already\n", sum.Environment, short(sum.Commit), sum.Image)
+	}
 	if sum.Replaced != "" && runErr == nil {
 		if sum.ReplacedCommit != "" {
 			fmt.Fprintf(e.Stdout, "replaced: %s (%s)\n", short(sum.ReplacedCommit), sum.Replaced)

@@ -79,7 +79,7 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 		return Version{}, fmt.Errorf("get %s: read body: %w", endpoint, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Version{}, fmt.Errorf("get %s: %s%s", endpoint, resp.Status, excerpt.Of(body))
+		return Version{}, &AnswerError{URL: endpoint, Code: resp.StatusCode, Status: resp.Status, Excerpt: excerpt.Of(body)}
 	}
 	var v Version
 	if err := json.Unmarshal(body, &v); err != nil {
@@ -91,6 +91,19 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 	}
 	return v, nil
 }
+
+// AnswerError is an answer of the service other than 200 OK.
+type AnswerError struct {
+	// URL is the address asked, without credentials.
+	URL string
+	// Code and Status are the answer's status ("503 Service Unavailable").
+	Code   int
+	Status string
+	// Excerpt is the start of its body, as a message shows it.
+	Excerpt string
+}
+
+func (e *AnswerError) Error() string { return fmt.Sprintf("get %s: %s%s", e.URL, e.Status, e.Excerpt) }
 
 // versionURL checks baseURL and appends /version to it.
 func versionURL(baseURL string) (string, error) {
