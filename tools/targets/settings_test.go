@@ -3,12 +3,14 @@ package targets_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/targets"
 )
 
@@ -126,5 +128,18 @@ func TestSettingsWarnings(t *testing.T) {
 	}
 	if !json.Valid([]byte(stdout)) {
 		t.Errorf("status -json with a warning printed something else than JSON:\n%s", stdout)
+	}
+
+	// The local loop on every interface runs, and says so.
+	port, err := loopback.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("0.0.0.0:%d", port)
+	_, stderr, _ = w.run(context.Background(), map[string]string{"GITOPS_REPO": "", "KO_DOCKER_REPO": "", "VERIFY_URL": "", "VERIFY_URL_PRODUCTION": "", "LOCAL_ADDR": addr},
+		func(ctx context.Context, e targets.Env) error { return targets.Status(ctx, e, nil) })
+	want := fmt.Sprintf("the local rollout of staging serves on %s (LOCAL_ADDR), every interface of this machine: other machines can reach it; to keep it on this one, use 127.0.0.1:%d", addr, port)
+	if !strings.Contains(stderr, want) {
+		t.Errorf("status with LOCAL_ADDR=%s: stderr %q, want %q", addr, stderr, want)
 	}
 }
