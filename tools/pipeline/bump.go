@@ -190,8 +190,8 @@ func (e *ReplacedError) Error() string {
 	if now == "" {
 		now = e.Now.Image
 	}
-	return fmt.Sprintf("%s's manifest no longer deploys %s: gitops %s (%s) deploys %s since; another bump or rollback replaced it, so nothing will make %s live there (go tool mage status shows what runs)",
-		e.Environment, short(e.Wanted), short(e.Now.Commit), e.Now.Time.Format(time.RFC3339), now, short(e.Wanted))
+	return fmt.Sprintf("%s's manifest no longer deploys %s: it deploys %s since gitops %s (%s); another bump or rollback replaced it, so nothing will make %s live there (go tool mage status shows what runs)",
+		e.Environment, short(e.Wanted), now, short(e.Now.Commit), e.Now.Time.Format(time.RFC3339), short(e.Wanted))
 }
 
 // stillDeploys returns a *ReplacedError when the environment's manifest

@@ -28,6 +28,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/local/podman"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
@@ -351,7 +352,7 @@ func (p *Pipeline) playPodman(ctx context.Context) (rollout.Result, error) {
 	if err := p.InitGitops(ctx); err != nil {
 		return rollout.Result{}, err
 	}
-	manifest, _, err := gitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	manifest, _, err := p.readHead(ctx)
 	if err != nil {
 		return rollout.Result{}, err
 	}
@@ -432,7 +433,7 @@ func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error)
 	if err := p.InitGitops(ctx); err != nil {
 		return rollout.Spec{}, "", err
 	}
-	manifest, head, err := gitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	manifest, head, err := p.readHead(ctx)
 	if err != nil {
 		return rollout.Spec{}, "", err
 	}
@@ -441,6 +442,20 @@ func (p *Pipeline) gitopsHead(ctx context.Context) (rollout.Spec, string, error)
 		return rollout.Spec{}, "", fmt.Errorf("gitops %s at %s: %w", p.s.GitopsPath, head[:7], err)
 	}
 	return spec, head, nil
+}
+
+// readHead reads the environment's manifest at the head of the local
+// gitops repository, and the head. A manifest the bump could not read
+// either is the same error as status, promote and rollback give for it.
+func (p *Pipeline) readHead(ctx context.Context) ([]byte, string, error) {
+	content, head, err := gitops.Read(ctx, p.s.LocalGitopsDir(), p.s.GitopsBranch, p.s.GitopsPath)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := manifest.Read(content, p.s.GitopsContainer); err != nil {
+		return nil, "", p.manifestError(bump.Revision{Commit: head, Problem: err})
+	}
+	return content, head, nil
 }
 
 func (p *Pipeline) registry(ctx context.Context) (*registry.Registry, error) {

@@ -43,8 +43,8 @@ func TestLosingRollbackStopsAtOnce(t *testing.T) {
 	}
 	w.deploy(stagingPath, w.images[1], w.commits[1])
 	r := <-done
-	want := "staging's manifest no longer deploys " + w.commits[0][:7] + ": gitops "
-	if r.err == nil || !strings.Contains(r.err.Error(), want) || !strings.Contains(r.err.Error(), "deploys "+w.commits[1][:7]+" since") {
+	want := "staging's manifest no longer deploys " + w.commits[0][:7] + ": it deploys " + w.commits[1][:7] + " since gitops "
+	if r.err == nil || !strings.Contains(r.err.Error(), want) {
 		t.Errorf("losing rollback = %v, want %q\n%s", r.err, want, r.out)
 	}
 	if d := time.Since(start); d > 20*time.Second {
