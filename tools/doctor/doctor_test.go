@@ -126,6 +126,20 @@ func TestConfiguration(t *testing.T) {
 	s = load(t, map[string]string{"GITOPS_REPO": "https://x-access-token:" + sentinelToken + "@github.com/o/r.git"})
 	r = run(t, doctor.Options{Settings: s}, doctor.CheckConfig)
 	assertNoSecrets(t, r.Text(), sentinelToken)
+
+	// What the settings allow but should say is a warning of the row.
+	s = load(t, map[string]string{"LOCAL_ADDR": "0.0.0.0:8080"})
+	r = run(t, doctor.Options{Settings: s}, doctor.CheckConfig)
+	want(t, r, doctor.CheckConfig, doctor.Warn, []string{"mode local", "serves on 0.0.0.0:8080 (LOCAL_ADDR), every interface of this machine"}, nil)
+}
+
+// TestGitopsTargetOutside guards doctor against a path that leads outside
+// the gitops repository: nothing is read there, and nothing is sent.
+func TestGitopsTargetOutside(t *testing.T) {
+	s := load(t, map[string]string{})
+	s.GitopsPath = "../../etc/hosts" // as Load returns it, with its error
+	r := run(t, doctor.Options{Settings: s}, doctor.CheckGitHub, doctor.CheckGitops)
+	want(t, r, doctor.CheckGitops, doctor.Warn, []string{"not checked: the manifest's path leads outside the gitops repository"}, nil)
 }
 
 // writeSeed puts the test Deployment where the local gitops repository is
