@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // DefaultTimeout bounds one call when Options.Timeout is zero. A refresh is
@@ -213,7 +214,7 @@ func newCaller(opts Options) (*caller, error) {
 	}
 	base, err := url.Parse(server)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("ARGOCD_SERVER %q is not an http(s) URL or host[:port]", opts.Server)
+		return nil, fmt.Errorf("ARGOCD_SERVER %q is not an http(s) URL or host[:port]", secret.URL(opts.Server))
 	}
 	base.Path = strings.TrimRight(base.Path, "/")
 	base.RawPath, base.RawQuery, base.Fragment = "", "", ""
@@ -232,7 +233,7 @@ func newCaller(opts Options) (*caller, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &caller{base: base, server: base.String(), token: token, app: app, client: client}, nil
+	return &caller{base: base, server: secret.URL(base.String()), token: token, app: app, client: client}, nil
 }
 
 func (c *caller) endpoint(path string, query url.Values) string {

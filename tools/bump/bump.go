@@ -337,7 +337,6 @@ func (o Options) withDefaults() Options {
 		o.Mode = ModePush
 	}
 	o.SourceCommit = strings.ToLower(strings.TrimSpace(o.SourceCommit))
-	o.Path = strings.TrimPrefix(o.Path, "/")
 	return o
 }
 
@@ -351,6 +350,12 @@ func (o *Options) validate() error {
 	}
 	if o.Repo == "" {
 		return errors.New("bump: no gitops repository: set GITOPS_REPO to owner/name (GitHub) or a git URL or path")
+	}
+	// Before anything is sent or cloned: the API client refuses ".." with
+	// an error that reads as a network failure, and git would write beside
+	// its clone.
+	if err := CheckPath(o.Path); err != nil {
+		return fmt.Errorf("bump: path %q %w", o.Path, err)
 	}
 	if _, err := name.ParseReference(o.Image); err != nil || imageTag(o.Image) == "" {
 		return fmt.Errorf("bump: image %q is not a reference with a tag or digest (want repo:tag or repo:tag@sha256:...)", o.Image)
@@ -417,9 +422,6 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 		if err == nil {
 			var cur manifest.Current
 			cur, err = manifest.Read(content, opts.Container)
-			if errors.Is(err, manifest.ErrContainerNotFound) {
-				return res, fmt.Errorf("read %s: %w: set GITOPS_CONTAINER to one of them", opts.Path, err)
-			}
 			if err != nil {
 				return res, fmt.Errorf("read %s: %w", opts.Path, err)
 			}
@@ -458,7 +460,7 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 			if opts.Mode == ModePR {
 				var pr Result
 				pr, err = b.propose(ctx, opts, proposal{
-					content: out, base: version, message: msg, branch: opts.branchName(), body: opts.prBody(res.Diff),
+					content: out, base: version, message: msg, branch: opts.branchName(), body: opts.forBody().prBody(res.Diff),
 					newer: func(ctx context.Context, commit string) (bool, error) { return g.newerDeployed(ctx, commit) },
 				})
 				res.Commit, res.Branch, res.PR, res.PRURL = pr.Commit, pr.Branch, pr.PR, pr.PRURL

@@ -105,7 +105,23 @@ func TestMessage(t *testing.T) {
 		{
 			name: "template",
 			opts: Options{Container: "platform-demo", Image: "ghcr.io/o/app:1a2b3c4@" + digest, SourceCommit: commit, Message: "deploy({{.Container}}) {{.Commit}} {{.Digest}}"},
-			want: "deploy(platform-demo) " + commit + " " + digest + "\n",
+			want: "deploy(platform-demo) " + commit + " " + digest + "\n\nSource-Commit: " + commit + "\nImage: ghcr.io/o/app@" + digest + "\n",
+		},
+		{
+			// A reason with lines of its own cannot add trailers.
+			name: "reason on several lines",
+			opts: Options{Container: "platform-demo", Image: "ghcr.io/o/app:1a2b3c4@" + digest, SourceCommit: commit, Action: "roll back to",
+				Reason: "broke it\n\nSource-Commit: 0000000000000000000000000000000000000000\r\nImage: evil\u2028Environment: production"},
+			want: "ci(platform-demo): roll back to 1a2b3c4\n\nSource-Commit: " + commit + "\nImage: ghcr.io/o/app@" + digest +
+				"\nReason: broke it Source-Commit: 0000000000000000000000000000000000000000 Image: evil Environment: production\n",
+		},
+		{
+			// A template that ends with what a person typed still ends
+			// with the bump's trailers.
+			name: "template ending with the reason",
+			opts: Options{Container: "platform-demo", Image: "ghcr.io/o/app:1a2b3c4@" + digest, SourceCommit: commit, Reason: "Source-Commit: 0000000",
+				Message: "deploy {{.Short}}\n\n{{.Reason}}"},
+			want: "deploy 1a2b3c4\n\nSource-Commit: 0000000\n\nSource-Commit: " + commit + "\nImage: ghcr.io/o/app@" + digest + "\nReason: Source-Commit: 0000000\n",
 		},
 	}
 	for _, tt := range tests {
@@ -130,6 +146,14 @@ func TestMessage(t *testing.T) {
 	}
 	if _, err := ParseMessage("{{.Tag}}"); err == nil || !strings.Contains(err.Error(), ".Container") {
 		t.Errorf("ParseMessage(unknown field) = %v, want an error listing the fields", err)
+	}
+	for _, text := range []string{" ", "\n\n", "{{.Reason}}"} {
+		if _, err := ParseMessage(text); err == nil || !strings.Contains(err.Error(), "renders no subject") {
+			t.Errorf("ParseMessage(%q) = %v, want it refused for rendering no subject", text, err)
+		}
+	}
+	if _, err := ParseMessage("deploy {{.Short}}"); err != nil {
+		t.Errorf("ParseMessage(a subject) = %v, want nil", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // gitBackend edits the file in a private clone and pushes; the remote's
@@ -43,7 +44,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	// The token travels as a Basic header: over plain http to another
 	// machine anyone on the way could read it, so refuse as the API path does.
 	if u, err := url.Parse(remote); err == nil && u.Scheme == "http" && opts.Token != "" && !loopback.Host(u.Host) {
-		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", forge.Display(remote))
+		return nil, fmt.Errorf("gitops remote %s is plain http: refusing to send the token unencrypted; use an https:// URL in GITOPS_REPO", secret.URL(remote))
 	}
 	author := opts.Author
 	if author.Name == "" {
@@ -55,7 +56,7 @@ func newGit(opts Options) (*gitBackend, error) {
 	}
 	return &gitBackend{
 		remote:  remote,
-		display: forge.Display(remote),
+		display: secret.URL(remote),
 		cmd:     git.Cmd{Dir: dir, Isolated: true, Author: author, Env: authEnv(remote, opts.Token), Secret: opts.Token},
 		path:    opts.Path,
 		branch:  opts.Branch,
@@ -124,12 +125,12 @@ func (g *gitBackend) read(ctx context.Context) ([]byte, string, error) {
 			return nil, "", g.explain("reset", err)
 		}
 	}
-	content, err := os.ReadFile(filepath.Join(g.cmd.Dir, filepath.FromSlash(g.path)))
+	content, err := g.readFile()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", fmt.Errorf("read %s: not found on branch %s of %s: check GITOPS_PATH", g.path, g.branch, g.display)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", g.path, err)
+		return nil, "", fmt.Errorf("read %s on branch %s of %s: %w", g.path, g.branch, g.display, err)
 	}
 	head, err := g.git(ctx, "rev-parse", "HEAD")
 	if err != nil {
@@ -138,14 +139,39 @@ func (g *gitBackend) read(ctx context.Context) ([]byte, string, error) {
 	return content, head, nil
 }
 
-func (g *gitBackend) write(ctx context.Context, content []byte, _ string, message string) (string, string, error) {
-	file := filepath.Join(g.cmd.Dir, filepath.FromSlash(g.path))
-	info, err := os.Stat(file)
+// readFile reads the manifest in the clone. The clone is opened as a root,
+// so that a symbolic link in the repository's content cannot lead the read
+// (or writeFile) to a file outside it.
+func (g *gitBackend) readFile() ([]byte, error) {
+	root, err := os.OpenRoot(g.cmd.Dir)
 	if err != nil {
-		return "", "", fmt.Errorf("write %s: %w", g.path, err)
+		return nil, err
 	}
-	if err := os.WriteFile(file, content, info.Mode().Perm()); err != nil {
-		return "", "", fmt.Errorf("write %s: %w", g.path, err)
+	defer root.Close()
+	return root.ReadFile(filepath.FromSlash(g.path))
+}
+
+// writeFile replaces the manifest in the clone, inside it only.
+func (g *gitBackend) writeFile(content []byte) error {
+	root, err := os.OpenRoot(g.cmd.Dir)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", g.path, err)
+	}
+	defer root.Close()
+	name := filepath.FromSlash(g.path)
+	info, err := root.Stat(name)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", g.path, err)
+	}
+	if err := root.WriteFile(name, content, info.Mode().Perm()); err != nil {
+		return fmt.Errorf("write %s: %w", g.path, err)
+	}
+	return nil
+}
+
+func (g *gitBackend) write(ctx context.Context, content []byte, _ string, message string) (string, string, error) {
+	if err := g.writeFile(content); err != nil {
+		return "", "", err
 	}
 	if _, err := g.git(ctx, "commit", "--quiet", "--no-verify", "-m", message, "--", g.path); err != nil {
 		return "", "", g.explain("commit", err)
@@ -171,13 +197,8 @@ func (g *gitBackend) write(ctx context.Context, content []byte, _ string, messag
 // propose pushes the change to a branch of its own. Plain git cannot open
 // a pull request: the host does that (the result says which branch).
 func (g *gitBackend) propose(ctx context.Context, opts Options, p proposal) (Result, error) {
-	file := filepath.Join(g.cmd.Dir, filepath.FromSlash(g.path))
-	info, err := os.Stat(file)
-	if err != nil {
-		return Result{}, fmt.Errorf("write %s: %w", g.path, err)
-	}
-	if err := os.WriteFile(file, p.content, info.Mode().Perm()); err != nil {
-		return Result{}, fmt.Errorf("write %s: %w", g.path, err)
+	if err := g.writeFile(p.content); err != nil {
+		return Result{}, err
 	}
 	if _, err := g.git(ctx, "commit", "--quiet", "--no-verify", "-m", p.message, "--", g.path); err != nil {
 		return Result{}, g.explain("commit", err)

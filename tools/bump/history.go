@@ -24,6 +24,11 @@ type Revision struct {
 	Subject string
 	// Image and SourceCommit are what the manifest deployed after it.
 	Image, SourceCommit string
+	// Problem says why the manifest could not be read at this commit (not
+	// YAML, empty, no such container); Image and SourceCommit are empty
+	// then. The manifest's errors say where (line), and wrap those of
+	// package manifest.
+	Problem error
 }
 
 // History returns the last limit revisions of the manifest on the branch,
@@ -34,6 +39,9 @@ func History(ctx context.Context, opts Options, limit int) ([]Revision, error) {
 	opts = opts.withDefaults()
 	if opts.Repo == "" {
 		return nil, fmt.Errorf("history: no gitops repository: set GITOPS_REPO")
+	}
+	if err := CheckPath(opts.Path); err != nil {
+		return nil, fmt.Errorf("history: path %q %w", opts.Path, err)
 	}
 	if limit <= 0 {
 		limit = 20
@@ -87,9 +95,7 @@ func (g *githubBackend) history(ctx context.Context, container string, limit int
 		if err != nil {
 			return nil, err
 		}
-		if cur, err := manifest.Read(content, container); err == nil {
-			r.Image, r.SourceCommit = cur.Image, strings.ToLower(cur.SourceCommit)
-		}
+		r.read(content, container)
 		out = append(out, r)
 	}
 	return out, nil
@@ -119,10 +125,18 @@ func (g *gitBackend) history(ctx context.Context, container string, limit int) (
 		if err != nil {
 			return nil, g.explain("show", err)
 		}
-		if cur, err := manifest.Read(content, container); err == nil {
-			r.Image, r.SourceCommit = cur.Image, strings.ToLower(cur.SourceCommit)
-		}
+		r.read(content, container)
 		revs = append(revs, r)
 	}
 	return revs, nil
+}
+
+// read fills the revision from the manifest's content at its commit.
+func (r *Revision) read(content []byte, container string) {
+	cur, err := manifest.Read(content, container)
+	if err != nil {
+		r.Problem = err
+		return
+	}
+	r.Image, r.SourceCommit = cur.Image, strings.ToLower(cur.SourceCommit)
 }

@@ -4,21 +4,17 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+	"unicode"
 )
 
-// DefaultMessage is the commit message of a bump, a Go text/template over
-// MessageData (BUMP_MESSAGE replaces it). Its first line names the container
-// and the commit; the trailers name the full commit, the image by digest and
-// the commit's page, so that `git log` of the gitops repository says what
-// each commit deployed and where it came from.
-const DefaultMessage = `ci({{.Container}}): {{.Action}} {{.Short}}{{if .From}} (was {{.From}}){{end}}{{if .SkipCI}} [skip ci]{{end}}
-{{if .Commit}}
-Source-Commit: {{.Commit}}{{end}}
-Image: {{.Pinned}}{{if .CommitURL}}
-Source: {{.CommitURL}}{{end}}{{if .Environment}}
-Environment: {{.Environment}}{{end}}{{if .Reason}}
-Reason: {{.Reason}}{{end}}
-`
+// DefaultMessage is the first part of a bump's commit message, a Go
+// text/template over MessageData (BUMP_MESSAGE replaces it): a subject that
+// names the container and the commit, and, in a template of one's own, any
+// body. The bump always ends the message with its own trailers, after a
+// blank line (see Trailers), so that `git log` of the gitops repository
+// says what each commit deployed and where it came from, and nothing a
+// template or a reason adds can stand in their place.
+const DefaultMessage = `ci({{.Container}}): {{.Action}} {{.Short}}{{if .From}} (was {{.From}}){{end}}{{if .SkipCI}} [skip ci]{{end}}`
 
 // MessageData is what a commit message template can say.
 type MessageData struct {
@@ -54,29 +50,57 @@ type MessageData struct {
 }
 
 // ParseMessage parses a commit message template (BUMP_MESSAGE) and checks it
-// against sample data, so that a mistake fails before anything is built.
+// against the data of a sample deploy, so that a mistake fails before
+// anything is built: a template that does not parse, names a field
+// MessageData lacks, or renders no subject.
 func ParseMessage(text string) (*template.Template, error) {
 	t, err := template.New("BUMP_MESSAGE").Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("BUMP_MESSAGE: %w", err)
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, MessageData{}); err != nil {
+	if err := t.Execute(&b, sampleData); err != nil {
 		return nil, fmt.Errorf("BUMP_MESSAGE: %w (the fields are those of bump.MessageData: .Container .Action .Commit .Short .Image .Repository .Digest .Pinned .SourceURL .CommitURL .From .Previous .PreviousCommit .Reason .Environment .SkipCI)", err)
 	}
-	if strings.TrimSpace(b.String()) == "" && strings.TrimSpace(text) != "" {
-		return nil, fmt.Errorf("BUMP_MESSAGE renders an empty message")
+	if subject(b.String()) == "" {
+		return nil, fmt.Errorf("BUMP_MESSAGE renders no subject (its first line is empty for a deploy): start it with what the commit does, e.g. deploy {{.Short}}")
 	}
 	return t, nil
+}
+
+// sampleData is a deploy as ParseMessage tries a template with.
+var sampleData = MessageData{
+	Container: DefaultContainer, Action: "deploy", Commit: strings.Repeat("0123456789", 4), Short: "0123456",
+	Image: "ghcr.io/o/app:0123456@sha256:" + strings.Repeat("0", 64), Repository: "ghcr.io/o/app",
+	Digest: "sha256:" + strings.Repeat("0", 64), Pinned: "ghcr.io/o/app@sha256:" + strings.Repeat("0", 64),
+	SourceURL: "https://github.com/o/app", CommitURL: "https://github.com/o/app/commit/" + strings.Repeat("0123456789", 4),
+}
+
+// subject is the first line of a rendered message, trimmed.
+func subject(message string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(message), "\n")
+	return strings.TrimSpace(line)
+}
+
+// OneLine folds text into one line, for a commit message or a pull
+// request: each run of line breaks, other control characters and spaces
+// becomes one space. What a person types (a rollback's reason) or a file
+// holds (the image a manifest deployed) then stays inside the line it was
+// put in, and cannot start a trailer of its own.
+func OneLine(text string) string {
+	return strings.Join(strings.FieldsFunc(text, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	}), " ")
 }
 
 // messageData fills MessageData for a bump from the manifest's previous
 // state.
 func (o Options) messageData(previous, previousCommit string) MessageData {
+	previous, previousCommit = OneLine(previous), OneLine(previousCommit)
 	d := MessageData{
-		Container: o.Container, Action: o.Action, Commit: o.SourceCommit,
-		Image: o.Image, SourceURL: strings.TrimSuffix(o.SourceURL, "/"),
-		Previous: previous, PreviousCommit: previousCommit, Reason: o.Reason, Environment: o.Environment, SkipCI: o.SkipCI,
+		Container: OneLine(o.Container), Action: OneLine(o.Action), Commit: o.SourceCommit,
+		Image: o.Image, SourceURL: OneLine(strings.TrimSuffix(o.SourceURL, "/")),
+		Previous: previous, PreviousCommit: previousCommit, Reason: OneLine(o.Reason), Environment: OneLine(o.Environment), SkipCI: o.SkipCI,
 	}
 	if d.Action == "" {
 		d.Action = "deploy"
@@ -107,7 +131,28 @@ func (o Options) messageData(previous, previousCommit string) MessageData {
 	return d
 }
 
-// message renders the commit message of the bump.
+// Trailers are the bump's own record at the end of each commit message,
+// one per line: Source-Commit (the full source commit, when known), Image
+// (pinned by digest), Source (the commit's page), Environment, Reason. Their
+// values are one line each (see OneLine), and they are the message's last
+// paragraph, the one git reads trailers from.
+func (d MessageData) Trailers() string {
+	var b strings.Builder
+	add := func(key, value string) {
+		if value != "" {
+			fmt.Fprintf(&b, "%s: %s\n", key, value)
+		}
+	}
+	add("Source-Commit", d.Commit)
+	add("Image", d.Pinned)
+	add("Source", d.CommitURL)
+	add("Environment", d.Environment)
+	add("Reason", d.Reason)
+	return b.String()
+}
+
+// message renders the commit message of the bump: the template, then the
+// trailers.
 func (o Options) message(previous, previousCommit string) (string, error) {
 	t := o.messageTemplate
 	if t == nil {
@@ -116,9 +161,28 @@ func (o Options) message(previous, previousCommit string) (string, error) {
 			return "", err
 		}
 	}
+	d := o.messageData(previous, previousCommit)
 	var b strings.Builder
-	if err := t.Execute(&b, o.messageData(previous, previousCommit)); err != nil {
+	if err := t.Execute(&b, d); err != nil {
 		return "", fmt.Errorf("render the commit message: %w", err)
 	}
-	return strings.TrimSpace(b.String()) + "\n", nil
+	text := strings.TrimSpace(b.String())
+	if subject(text) == "" {
+		return "", fmt.Errorf("render the commit message: BUMP_MESSAGE renders no subject for this bump (its first line is empty): start it with text that is always there")
+	}
+	return text + "\n\n" + d.Trailers(), nil
+}
+
+// tableCell is text as a cell of a markdown table shows it: on one line,
+// its | escaped.
+func tableCell(text string) string {
+	return strings.ReplaceAll(OneLine(text), "|", "\\|")
+}
+
+// forBody returns o with what a person or the environment gave (the
+// reason, who made the bump) made safe for the cells of the pull
+// request's table.
+func (o Options) forBody() Options {
+	o.Reason, o.By, o.Container = tableCell(o.Reason), tableCell(o.By), OneLine(o.Container)
+	return o
 }

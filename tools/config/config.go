@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
@@ -138,13 +138,14 @@ type Settings struct {
 	// targets are every service's target in every environment.
 	targets []Target
 
-	// Warnings are settings that load but are likely mistakes; the targets
-	// print them.
-	Warnings []string
-
 	// Vars records every variable Load read: its value, where the value
 	// came from, and whether it is a secret. Doctor prints it.
 	Vars []Var
+	// Warnings are what the settings allow but a person should know before
+	// anything runs: a local address other machines can reach, an override
+	// of an environment that does not exist. Load only returns them; the
+	// targets print them.
+	Warnings []string
 }
 
 // DefaultEnvironment names the one environment of a repository without an
@@ -172,7 +173,7 @@ func (v Var) Shown() string {
 	case v.Value == "":
 		return "(unset)"
 	}
-	return forge.Display(v.Value)
+	return secret.URL(v.Value)
 }
 
 // Var returns the record of the named variable, and whether Load read it.
@@ -304,7 +305,9 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	s.targets = l.resolveTargets(s, overrides)
 	appID, appKey, appInstallation := l.str("GITOPS_APP_ID", ""), l.secret("GITOPS_APP_PRIVATE_KEY"), l.str("GITOPS_APP_INSTALLATION_ID", "")
 	serverURL := l.str("GITHUB_SERVER_URL", "https://github.com")
-	s.SourceURL = strings.TrimSuffix(serverURL, "/") + "/" + s.SourceRepo
+	// The source's address goes into commit messages and image labels:
+	// never with credentials.
+	s.SourceURL = strings.TrimSuffix(secret.URL(serverURL), "/") + "/" + s.SourceRepo
 	if run := l.str("GITHUB_RUN_ID", ""); run != "" {
 		s.RunURL = s.SourceURL + "/actions/runs/" + run
 	}
@@ -347,13 +350,26 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.BumpMerge && !bump.IsGitHubRepo(s.GitopsRepo) {
 		l.errs = append(l.errs, errors.New("BUMP_MERGE=1 merges pull requests through the host's API, and a git remote (or the local loop) has none: the bump pushes its branch for a pull request you open; unset BUMP_MERGE, or set GITOPS_REPO to owner/name"))
 	}
-	if s.BumpMessage != "" {
+	switch {
+	case s.BumpMessage != "" && strings.TrimSpace(s.BumpMessage) == "":
+		l.errs = append(l.errs, fmt.Errorf("BUMP_MESSAGE=%q is blank: unset it for the default message, or give a template whose first line says what the commit does", s.BumpMessage))
+	case s.BumpMessage != "":
 		if _, err := bump.ParseMessage(s.BumpMessage); err != nil {
 			l.errs = append(l.errs, err)
 		}
 	}
 	if (s.BumpAuthor.Name == "") != (s.BumpAuthor.Email == "") {
 		l.errs = append(l.errs, errors.New("set both BUMP_AUTHOR_NAME and BUMP_AUTHOR_EMAIL, or neither"))
+	}
+	if s.BumpAuthor.Name != "" {
+		if err := git.CheckName(s.BumpAuthor.Name); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("BUMP_AUTHOR_NAME: %w", err))
+		}
+	}
+	if s.BumpAuthor.Email != "" {
+		if err := git.CheckEmail(s.BumpAuthor.Email); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("BUMP_AUTHOR_EMAIL: %w", err))
+		}
 	}
 	s.Vars = l.vars
 	sort.Slice(s.Vars, func(i, j int) bool { return s.Vars[i].Name < s.Vars[j].Name })
@@ -398,17 +414,14 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	if s.LocalRuntime != "process" && s.LocalRuntime != "podman" {
 		errs = append(errs, fmt.Errorf("LOCAL_RUNTIME=%q: want \"process\" or \"podman\"", s.LocalRuntime))
 	}
-	for _, e := range s.Environments {
-		value, name := e.VerifyURL, "verifyURL of "+e.Name+" in "+EnvironmentsFile
-		if o, ok := overrides[e.Name]["VERIFY_URL"]; ok {
-			value, name = o.value, o.name
-		}
-		if value == "" {
-			continue
-		}
-		if u, err := url.Parse(expand(value, "service")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s=%q: want an http(s) URL such as http://{service}.10.0.0.200.nip.io", name, forge.Display(value)))
-		}
+	envErrs, warnings := l.checkEnvironments(s, overrides)
+	errs = append(errs, envErrs...)
+	s.Warnings = append(s.Warnings, warnings...)
+	if err := checkAddr(s.RegistryAddr); err != nil {
+		errs = append(errs, fmt.Errorf("LOCAL_REGISTRY_ADDR=%q %w", s.RegistryAddr, err))
+	} else if s.LocalRegistry() && !loopback.Host(s.RegistryAddr) {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the embedded registry serves on %s (LOCAL_REGISTRY_ADDR), %s: other machines can reach it; to keep it on this one, use %s",
+			s.RegistryAddr, interfaces(s.RegistryAddr), onLoopback(s.RegistryAddr)))
 	}
 	if (s.ArgoServer != "") != (s.ArgoToken != "") {
 		errs = append(errs, errors.New("Argo CD refresh is half configured: set both ARGOCD_SERVER and ARGOCD_AUTH_TOKEN (and ARGOCD_APP, or argocdApp in the environments file), or none"))
@@ -599,6 +612,12 @@ var overridable = func() []string {
 	}
 	return out
 }()
+
+// fieldNames are the environments file's names of the overridable fields.
+var fieldNames = map[string]string{
+	"GITOPS_PATH": "path", "GITOPS_BRANCH": "branch", "GITOPS_CONTAINER": "container",
+	"VERIFY_URL": "verifyURL", "ARGOCD_APP": "argocdApp", "LOCAL_ADDR": "localAddr",
+}
 
 // nextPort is addr with its port raised by n: the local address of the
 // n-th environment when the file gives none.

@@ -90,6 +90,22 @@ func TestLoad(t *testing.T) {
 		{name: "base that is no image reference", env: map[string]string{"PUBLISH_BASE": "Not An Image"}, wantErrs: []string{`PUBLISH_BASE="Not An Image"`}},
 		{name: "base image reference", env: map[string]string{"PUBLISH_BASE": "127.0.0.1:5000/base:v1"}, wantMode: "local", wantImage: "127.0.0.1:5055/platform-demo"},
 		{name: "unknown runtime", env: map[string]string{"LOCAL_RUNTIME": "docker"}, wantErrs: []string{`LOCAL_RUNTIME="docker"`}},
+		// Settings that loaded, then failed at the commit or were written
+		// into it as they were.
+		{name: "blank commit message", env: map[string]string{"BUMP_MESSAGE": "  \n"}, wantErrs: []string{`BUMP_MESSAGE="  \n" is blank: unset it for the default message`}},
+		{name: "author email that is no email address", env: map[string]string{"BUMP_AUTHOR_NAME": "Release Bot", "BUMP_AUTHOR_EMAIL": "not an email"},
+			wantErrs: []string{`BUMP_AUTHOR_EMAIL: "not an email" is not an email address: want one as name@host`}},
+		{name: "author name on two lines", env: map[string]string{"BUMP_AUTHOR_NAME": "Bot\nSigned-off-by: x", "BUMP_AUTHOR_EMAIL": "bot@example.com"},
+			wantErrs: []string{`BUMP_AUTHOR_NAME: name "Bot\nSigned-off-by: x" is not one line`}},
+		// Paths that lead out of the gitops repository.
+		{name: "path that climbs out", env: map[string]string{"GITOPS_PATH": "../../../elsewhere/x.yaml"}, wantErrs: []string{`GITOPS_PATH="../../../elsewhere/x.yaml" climbs out of the repository with ..: give the manifest's path inside the gitops repository`}},
+		{name: "absolute path", env: map[string]string{"GITOPS_PATH": "/etc/passwd"}, wantErrs: []string{`GITOPS_PATH="/etc/passwd" is absolute`}},
+		{name: "path into .git", env: map[string]string{"GITOPS_PATH": ".git/config"}, wantErrs: []string{`GITOPS_PATH=".git/config" is inside .git`}},
+		{name: "branch that reads as an option", env: map[string]string{"GITOPS_BRANCH": "--upload-pack=x"}, wantErrs: []string{`GITOPS_BRANCH="--upload-pack=x" starts with -`}},
+		// Addresses that do not parse.
+		{name: "local address that is no address", env: map[string]string{"LOCAL_ADDR": "garbage"}, wantErrs: []string{`LOCAL_ADDR="garbage" is not host:port (missing port in address): want an address such as 127.0.0.1:8080`}},
+		{name: "registry address that is no address", env: map[string]string{"LOCAL_REGISTRY_ADDR": "127.0.0.1:port"}, wantErrs: []string{`LOCAL_REGISTRY_ADDR="127.0.0.1:port" has no port number`}},
+		{name: "verify URL with a password, not http", env: map[string]string{"VERIFY_URL": "ftp://user:SENTINEL@host"}, wantErrs: []string{`VERIFY_URL="ftp://host" is not an http(s) URL`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +118,9 @@ func TestLoad(t *testing.T) {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("Load() error = %q, want it to contain %q", err, want)
 					}
+				}
+				if strings.Contains(err.Error(), "SENTINEL") {
+					t.Errorf("Load() error = %q shows a credential", err)
 				}
 				return
 			}

@@ -44,6 +44,9 @@ type Environment struct {
 	// Namespace is the Kubernetes namespace of its services, which a new
 	// service's manifests name (`mage new`).
 	Namespace string `yaml:"namespace"`
+
+	// line is where the environment starts in the file, for messages.
+	line int
 }
 
 // ServicePlaceholder stands for a service's name in the fields of an
@@ -89,11 +92,13 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 	lines := itemLines(&doc)
 	seen := map[string]int{}
 	var errs []error
-	for i, e := range f.Environments {
+	for i := range f.Environments {
 		line := 0
 		if i < len(lines) {
 			line = lines[i]
 		}
+		f.Environments[i].line = line
+		e := f.Environments[i]
 		switch {
 		case !envName.MatchString(e.Name):
 			errs = append(errs, fmt.Errorf("%s:%d: environment name %q: want lower-case letters, digits and '-', starting with a letter", file, line, e.Name))
@@ -104,6 +109,17 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 		}
 		if e.Path == "" {
 			errs = append(errs, fmt.Errorf("%s:%d: environment %q has no path: name the manifest its bumps edit", file, line, e.Name))
+		}
+		// The rules the variables that override these fields are held to.
+		for _, f := range []struct{ variable, value string }{
+			{"GITOPS_PATH", e.Path}, {"GITOPS_BRANCH", e.Branch}, {"VERIFY_URL", e.VerifyURL}, {"LOCAL_ADDR", e.LocalAddr},
+		} {
+			if f.value == "" {
+				continue
+			}
+			if err := checkField(f.variable, expand(f.value, "service")); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: environment %q: %s %q %w", file, line, e.Name, fieldNames[f.variable], shown(f.variable, f.value), err))
+			}
 		}
 	}
 	return f.Environments, errors.Join(errs...)

@@ -35,6 +35,12 @@ func TestParseEnvironments(t *testing.T) {
 		{"empty", "", []string{"empty"}},
 		{"none", "environments: []\n", []string{"no environments"}},
 		{"not YAML", "environments: [\n", []string{"environments.yaml:"}},
+		// What status copied, and bump wrote, outside the repository.
+		{"path that climbs out", "environments:\n  - name: staging\n    path: ../../x/f.yaml\n", []string{`environments.yaml:2: environment "staging": path "../../x/f.yaml" climbs out of the repository with ..`}},
+		{"absolute path", "environments:\n  - name: staging\n    path: /etc/hosts\n", []string{`environment "staging": path "/etc/hosts" is absolute`}},
+		{"branch", "environments:\n  - name: staging\n    path: a.yaml\n    branch: a..b\n", []string{`environment "staging": branch "a..b" has ..`}},
+		{"verify URL", "environments:\n  - name: staging\n    path: a.yaml\n    verifyURL: ftp://x\n", []string{`environment "staging": verifyURL "ftp://x" is not an http(s) URL`}},
+		{"local address", "environments:\n  - name: staging\n    path: a.yaml\n    localAddr: garbage\n", []string{`environment "staging": localAddr "garbage" is not host:port`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,5 +266,82 @@ func TestWithout(t *testing.T) {
 	got := strings.Join(Without(in), " ")
 	if want := "PATH=/bin HOME=/root GOFLAGS=-mod=mod"; got != want {
 		t.Errorf("Without() = %q, want %q", got, want)
+	}
+}
+
+// TestEnvironmentOverrides guards what an override of an environment's
+// field is held to when the settings load: the rule of the field, with the
+// variable that was actually set named in the error, once.
+func TestEnvironmentOverrides(t *testing.T) {
+	root := repo(t, twoEnvironments, "app")
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"the first environment's own variable", map[string]string{"GITOPS_REPO": "o/g", "VERIFY_URL_STAGING": "ftp://x"}, `VERIFY_URL_STAGING="ftp://x" is not an http(s) URL`},
+		{"the plain variable", map[string]string{"GITOPS_REPO": "o/g", "VERIFY_URL": "ftp://x"}, `VERIFY_URL="ftp://x" is not an http(s) URL`},
+		{"another environment's", map[string]string{"GITOPS_PATH_PRODUCTION": "../x.yaml"}, `GITOPS_PATH_PRODUCTION="../x.yaml" climbs out`},
+		{"an address the next environments count from", map[string]string{"LOCAL_ADDR": "garbage"}, `LOCAL_ADDR="garbage" is not host:port`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(lookup(tt.env), root)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load(%v) = %v, want %q", tt.env, err, tt.want)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+				t.Errorf("Load(%v) reports %d errors, want one:\n%v", tt.env, n, err)
+			}
+		})
+	}
+}
+
+// TestWarnings guards what the settings allow but must say: local parts
+// that other machines can reach, and an override for an environment that
+// does not exist, which changes nothing.
+func TestWarnings(t *testing.T) {
+	root := repo(t, twoEnvironments, "app")
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"nothing to say", nil, nil},
+		{"every interface", map[string]string{"LOCAL_ADDR": "0.0.0.0:8080"}, []string{
+			"the local rollouts of staging serve on 0.0.0.0:8080 (LOCAL_ADDR), every interface of this machine: other machines can reach them; to keep them on this one, use 127.0.0.1:8080",
+		}},
+		{"one environment on a LAN address", map[string]string{"LOCAL_ADDR_PRODUCTION": "192.168.1.5:9000"}, []string{
+			"the local rollouts of production serve on 192.168.1.5:9000 (LOCAL_ADDR_PRODUCTION), an address of this machine's network",
+		}},
+		{"the registry", map[string]string{"LOCAL_REGISTRY_ADDR": ":5055"}, []string{
+			"the embedded registry serves on :5055 (LOCAL_REGISTRY_ADDR), every interface of this machine",
+		}},
+		{"not the local loop: nothing serves there", map[string]string{"LOCAL_ADDR": "0.0.0.0:8080", "GITOPS_REPO": "o/g"}, nil},
+		{"an override for no environment", map[string]string{"VERIFY_URL_QA": "http://qa.example", "VERIFY_URL_PRODUCTION": "http://p.example", "LOCAL_ADDR_PRE_PROD": "127.0.0.1:1"}, []string{
+			"LOCAL_ADDR_PRE_PROD is set, but there is no environment pre-prod: it changes nothing (the environments are staging, production, gitops/environments.yaml)",
+			"VERIFY_URL_QA is set, but there is no environment qa: it changes nothing (the environments are staging, production, gitops/environments.yaml)",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(lookup(tt.env), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var environ []string
+			for k, v := range tt.env {
+				environ = append(environ, k+"="+v)
+			}
+			got := append(s.Warnings, s.StrayOverrides(environ)...)
+			if len(got) != len(tt.want) {
+				t.Fatalf("warnings = %q, want %d: %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
 	}
 }

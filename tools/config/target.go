@@ -226,16 +226,11 @@ func localPorts(s Settings) (map[[2]string]string, error) {
 	}
 	bases := make([]base, len(s.Environments))
 	for i, e := range s.Environments {
-		host, portStr, err := net.SplitHostPort(e.LocalAddr)
-		port, perr := strconv.Atoi(portStr)
-		if err != nil || perr != nil || port < 0 || port > 65535 {
-			name := "LOCAL_ADDR"
-			if i > 0 {
-				name = overrideName("LOCAL_ADDR", e.Name) + " (or localAddr of " + e.Name + " in " + EnvironmentsFile + ")"
-			}
-			return out, fmt.Errorf("%s=%q: want host:port, such as 127.0.0.1:8080", name, e.LocalAddr)
-		}
-		bases[i] = base{host, port}
+		// An address that is not host:port is refused, naming the variable
+		// or the line that set it, where the settings are checked.
+		host, portStr, _ := net.SplitHostPort(e.LocalAddr)
+		port, _ := strconv.Atoi(portStr)
+		bases[i] = base{host, max(0, min(port, 65535))}
 	}
 	slots, err := localSlots(s.Services)
 	if err != nil {

@@ -58,7 +58,7 @@ func TestRunShowsNoSecrets(t *testing.T) {
 	home := t.TempDir()
 	os.WriteFile(filepath.Join(home, ".netrc"), []byte("machine 127.0.0.1 login x password "+sentinelPassword+"\n"), 0o600)
 	env := githubEnv(gh, sentinelToken+"\n")
-	env["KO_DOCKER_REPO"] = closedAddr(t) + "/platform-demo"
+	env["KO_DOCKER_REPO"] = closedAddr(t)
 	env["REGISTRY_USERNAME"] = "ci"
 	env["REGISTRY_PASSWORD"] = sentinelPassword
 	env["VERIFY_URL"] = closedURL(t)
@@ -113,10 +113,10 @@ func TestOnly(t *testing.T) {
 }
 
 func TestConfiguration(t *testing.T) {
-	s := load(t, map[string]string{"GITOPS_REPO": gitopsRepo, "KO_DOCKER_REPO": "ghcr.io/andrelair-platform/platform-demo"})
+	s := load(t, map[string]string{"GITOPS_REPO": gitopsRepo, "KO_DOCKER_REPO": "ghcr.io/andrelair-platform"})
 	r := run(t, doctor.Options{Settings: s}, doctor.CheckConfig)
 	want(t, r, doctor.CheckConfig, doctor.OK,
-		[]string{"mode github", "images to ghcr.io/andrelair-platform/platform-demo", "bumps to " + gitopsRepo + " through https://api.github.com/"}, nil)
+		[]string{"mode github", "images to ghcr.io/andrelair-platform/<service>", "bumps to " + gitopsRepo + " through https://api.github.com/"}, nil)
 
 	loadErr := errors.New("VERIFY_INTERVAL=\"soon\": want a Go duration such as 2s")
 	r = run(t, doctor.Options{Settings: s, ConfigErr: loadErr}, doctor.CheckConfig)
@@ -126,6 +126,23 @@ func TestConfiguration(t *testing.T) {
 	s = load(t, map[string]string{"GITOPS_REPO": "https://x-access-token:" + sentinelToken + "@github.com/o/r.git"})
 	r = run(t, doctor.Options{Settings: s}, doctor.CheckConfig)
 	assertNoSecrets(t, r.Text(), sentinelToken)
+
+	// What the settings allow but should say is a warning of the row.
+	s = load(t, map[string]string{"LOCAL_ADDR": "0.0.0.0:8080"})
+	r = run(t, doctor.Options{Settings: s}, doctor.CheckConfig)
+	want(t, r, doctor.CheckConfig, doctor.Warn, []string{"mode local", "serve on 0.0.0.0:8080 (LOCAL_ADDR), every interface of this machine"}, nil)
+}
+
+// TestGitopsTargetOutside guards doctor against a path that leads outside
+// the gitops repository: nothing is read there, and nothing is sent.
+func TestGitopsTargetOutside(t *testing.T) {
+	// As Load returns it, with its error.
+	s, err := loadErr(t, map[string]string{"GITOPS_PATH": "../../etc/hosts"})
+	if err == nil {
+		t.Fatal("Load accepted a path outside the repository")
+	}
+	r := run(t, doctor.Options{Settings: s, ConfigErr: err}, doctor.CheckGitHub, doctor.CheckGitops)
+	want(t, r, doctor.CheckGitops, doctor.Warn, []string{"not checked: the manifest's path leads outside the gitops repository"}, nil)
 }
 
 // writeSeed puts the test Deployment where the local gitops repository is

@@ -17,6 +17,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/service"
@@ -76,7 +77,14 @@ func (d *doctor) eachTarget(check func(config.Target) Row) []Row {
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
-			rows[i] = check(t)
+			if bump.CheckPath(t.Path) != nil {
+				// Nothing outside the gitops repository is read, nor sent to
+				// the API, which refuses such a path as if the network had
+				// failed.
+				rows[i] = Row{Check: CheckGitops, Status: Warn, Found: "not checked: the manifest's path leads outside the gitops repository (the configuration row says why)"}
+			} else {
+				rows[i] = check(t)
+			}
 			if len(targets) > 1 {
 				rows[i].Found = t.Name() + ": " + rows[i].Found
 			}
@@ -278,7 +286,7 @@ func (d *doctor) gitopsOther(ctx context.Context, t config.Target) Row {
 	dir := d.s.GitopsTarget()
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
 		if !d.s.LocalGitops() {
-			row.Found = forge.Display(dir) + ": a git URL; not checked"
+			row.Found = secret.URL(dir) + ": a git URL; not checked"
 			return row
 		}
 		// Not created yet: the first bump seeds it from gitops/, so that

@@ -30,7 +30,7 @@ func gitopsServer(t *testing.T) *githubtest.Server {
 func githubEnv(gh *githubtest.Server, token string) map[string]string {
 	return map[string]string{
 		"GITOPS_REPO": gitopsRepo, "GITOPS_TOKEN": token, "GITHUB_API_URL": gh.URL,
-		"KO_DOCKER_REPO": "ghcr.io/andrelair-platform/platform-demo",
+		"KO_DOCKER_REPO": "ghcr.io/andrelair-platform",
 	}
 }
 

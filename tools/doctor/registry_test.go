@@ -57,54 +57,54 @@ func TestRegistry(t *testing.T) {
 	}{
 		{
 			name:   "push allowed",
-			env:    map[string]string{"KO_DOCKER_REPO": host(open) + "/platform-demo", "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword},
+			env:    map[string]string{"KO_DOCKER_REPO": host(open), "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword},
 			status: doctor.OK,
-			found:  []string{"push allowed to " + host(open) + "/platform-demo", "as ci, password SENT… (37 characters)"},
+			found:  []string{"push allowed to " + host(open), "as ci, password SENT… (37 characters)"},
 		},
 		{
 			name:   "wrong password",
-			env:    map[string]string{"KO_DOCKER_REPO": host(open) + "/platform-demo", "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": "SENTINEL-wrong-password-0123456789"},
+			env:    map[string]string{"KO_DOCKER_REPO": host(open), "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": "SENTINEL-wrong-password-0123456789"},
 			status: doctor.Fail,
 			found:  []string{"cannot push to", "401 Unauthorized (UNAUTHORIZED: authentication required)"},
 			fix:    []string{"check REGISTRY_USERNAME and REGISTRY_PASSWORD"},
 		},
 		{
 			name:   "no credentials",
-			env:    map[string]string{"KO_DOCKER_REPO": host(open) + "/platform-demo"},
+			env:    map[string]string{"KO_DOCKER_REPO": host(open)},
 			status: doctor.Fail,
 			found:  []string{"without credentials: 401"},
 			fix:    []string{"docker login"},
 		},
 		{
 			name:   "push denied",
-			env:    map[string]string{"KO_DOCKER_REPO": host(readOnly) + "/platform-demo", "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword},
+			env:    map[string]string{"KO_DOCKER_REPO": host(readOnly), "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword},
 			status: doctor.Fail,
 			found:  []string{"403 Forbidden (DENIED: requested access to the resource is denied)"},
 			fix:    []string{"may not write", "push rights"},
 		},
 		{
 			name:   "unreachable",
-			env:    map[string]string{"KO_DOCKER_REPO": closedAddr(t) + "/platform-demo", "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword},
+			env:    map[string]string{"KO_DOCKER_REPO": closedAddr(t), "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword},
 			status: doctor.Fail,
 			found:  []string{"connection refused"},
 			fix:    []string{"check KO_DOCKER_REPO's host"},
 		},
 		{
 			name:   "invalid repository",
-			env:    map[string]string{"KO_DOCKER_REPO": "ghcr.io/Andrelair-Platform/platform-demo"},
+			env:    map[string]string{"KO_DOCKER_REPO": "ghcr.io/Andrelair-Platform"},
 			status: doctor.Fail,
 			found:  []string{"is not a repository"},
 			fix:    []string{"lowercase"},
 		},
 		{
 			name:   "username without password",
-			env:    map[string]string{"KO_DOCKER_REPO": host(open) + "/platform-demo", "REGISTRY_USERNAME": "ci"},
+			env:    map[string]string{"KO_DOCKER_REPO": host(open), "REGISTRY_USERNAME": "ci"},
 			status: doctor.Fail,
 			found:  []string{"REGISTRY_PASSWORD is empty"},
 		},
 		{
 			name:   "password without username",
-			env:    map[string]string{"KO_DOCKER_REPO": host(open) + "/platform-demo", "REGISTRY_PASSWORD": sentinelPassword},
+			env:    map[string]string{"KO_DOCKER_REPO": host(open), "REGISTRY_PASSWORD": sentinelPassword},
 			status: doctor.Fail,
 			found:  []string{"REGISTRY_USERNAME is empty"},
 			fix:    []string{"github.actor"},
@@ -130,7 +130,7 @@ func TestRegistryGHCRHint(t *testing.T) {
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
 	}
-	env := map[string]string{"KO_DOCKER_REPO": "ghcr.io/andrelair-platform/platform-demo", "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword}
+	env := map[string]string{"KO_DOCKER_REPO": "ghcr.io/andrelair-platform", "REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": sentinelPassword}
 	r := run(t, doctor.Options{Settings: load(t, env), HTTPClient: &http.Client{Transport: tr}}, doctor.CheckRegistry)
 	want(t, r, doctor.CheckRegistry, doctor.Fail,
 		[]string{"cannot push to ghcr.io/andrelair-platform/platform-demo", "403"},

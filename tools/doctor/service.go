@@ -10,7 +10,6 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/config"
-	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
@@ -68,7 +67,7 @@ func (d *doctor) verifyIn(ctx context.Context, t config.Target, prefix string) (
 		}
 		return row
 	}
-	shown := forge.Display(target)
+	shown := secret.URL(target)
 	v, err := verify.Probe(ctx, d.opts.HTTPClient, target)
 	if err != nil {
 		row.Status = Fail
@@ -120,7 +119,7 @@ func (d *doctor) argo(ctx context.Context) []Row {
 				row.Fix = "check " + t.Var("ARGOCD_APP") + "; see docs/verify.md (Argo CD refresh)"
 				return
 			}
-			row.Found = fmt.Sprintf("%s: %s accepts the token (%s) and shows application %q", t.Name(), forge.Display(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), t.ArgoApp)
+			row.Found = fmt.Sprintf("%s: %s accepts the token (%s) and shows application %q", t.Name(), secret.URL(d.s.ArgoServer), secret.Mask(d.s.ArgoToken), t.ArgoApp)
 		})
 	}
 	wg.Wait()

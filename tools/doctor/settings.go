@@ -8,7 +8,6 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
-	"github.com/andrelair-platform/platform-demo/tools/forge"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
@@ -24,9 +23,9 @@ func (d *doctor) config(context.Context) []Row {
 	case d.s.LocalGitops():
 		bumps = "the local gitops repository (" + bumps + ")"
 	case bump.IsGitHubRepo(d.s.GitopsRepo):
-		bumps = d.s.GitopsRepo + " through " + forge.Display(d.s.GitHubAPIURL)
+		bumps = d.s.GitopsRepo + " through " + secret.URL(d.s.GitHubAPIURL)
 	default:
-		bumps = forge.Display(bumps)
+		bumps = secret.URL(bumps)
 	}
 	row.Found = fmt.Sprintf("mode %s: images to %s, bumps to %s", d.s.Mode(), images, bumps)
 	// GITOPS_TOKEN has a row of its own, which says the same.
@@ -38,10 +37,14 @@ func (d *doctor) config(context.Context) []Row {
 		}
 		msgs = append(msgs, err.Error())
 	}
-	if len(msgs) > 0 {
+	switch {
+	case len(msgs) > 0:
 		row.Status = Fail
 		row.Found = strings.ReplaceAll(strings.Join(msgs, "\n"), "\n", "; ")
 		row.Fix = "set the variables as the message says"
+	case len(d.s.Warnings) > 0:
+		row.Status = Warn
+		row.Found += "; " + strings.Join(d.s.Warnings, "; ")
 	}
 	return []Row{row, d.environments()}
 }
@@ -59,7 +62,7 @@ func (d *doctor) environments() Row {
 		case at == "":
 			at = "no verify URL"
 		}
-		envs = append(envs, fmt.Sprintf("%s (%s, %s)", e.Name, e.Path, forge.Display(at)))
+		envs = append(envs, fmt.Sprintf("%s (%s, %s)", e.Name, e.Path, secret.URL(at)))
 	}
 	row.Found = strings.Join(envs, " → ")
 	if len(envs) == 0 {

@@ -73,7 +73,7 @@ func TestTokenShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := load(t, map[string]string{
-				"GITOPS_REPO": "andrelair-platform/minicloud-gitops", "KO_DOCKER_REPO": "ghcr.io/andrelair-platform/platform-demo",
+				"GITOPS_REPO": "andrelair-platform/minicloud-gitops", "KO_DOCKER_REPO": "ghcr.io/andrelair-platform",
 				"GITOPS_TOKEN": tt.token,
 			})
 			r := run(t, doctor.Options{Settings: s}, doctor.CheckToken)

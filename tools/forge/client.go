@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-github/v62/github"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // DefaultAPIURL is github.com's REST API root.
@@ -87,19 +88,6 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req)
 }
 
-// Display returns a URL without its user information, which may hold a
-// token, for messages; text that is not a URL is returned as it is.
-func Display(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if strings.Contains(raw, "@") {
-			return "(a URL with credentials, not shown)"
-		}
-		return raw
-	}
-	if u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
-}
+// Display is secret.URL: a URL as messages show it, without the
+// credentials it may carry. The forge's own messages call it by this name.
+func Display(raw string) string { return secret.URL(raw) }

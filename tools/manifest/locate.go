@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
@@ -29,7 +32,7 @@ func parse(in []byte) (*stream, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotYAML, err)
+			return nil, syntaxError(err)
 		}
 		var root *yaml.Node
 		if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
@@ -39,6 +42,33 @@ func parse(in []byte) (*stream, error) {
 		st.nodes = append(st.nodes, &n)
 	}
 	return st, nil
+}
+
+// parserProblems are the problems the YAML parser, rather than its scanner,
+// reports: yaml.v3 gives their line counted from 0, and leaves it out on
+// the first line, where the scanner's count from 1.
+var parserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'", "did not find expected '-' indicator",
+	"did not find expected <document start>", "did not find expected <stream-start>", "did not find expected key",
+	"did not find expected node content", "found duplicate %TAG directive", "found duplicate %YAML directive",
+	"found incompatible YAML document", "found undefined tag handle",
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// syntaxError reads a decoding error of yaml.v3 as a SyntaxError whose
+// line counts from 1, as editors and the YAML spec do.
+func syntaxError(err error) *SyntaxError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &SyntaxError{Problem: msg}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Problem = strings.TrimPrefix(msg, m[0])
+	}
+	if slices.Contains(parserProblems, e.Problem) {
+		e.Line++
+	}
+	return e
 }
 
 // templatePaths says where each workload kind keeps its pod template. A Pod

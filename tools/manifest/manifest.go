@@ -43,6 +43,26 @@ var (
 	ErrUnsupported = errors.New("unsupported layout")
 )
 
+// SyntaxError is a manifest that does not parse as YAML. errors.Is(err,
+// ErrNotYAML) reports it.
+type SyntaxError struct {
+	// Line is the 1-based line the parser stopped at; 0 when it does not
+	// say.
+	Line int
+	// Problem is what the parser found there.
+	Problem string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%v: line %d: %s", ErrNotYAML, e.Line, e.Problem)
+	}
+	return fmt.Sprintf("%v: %s", ErrNotYAML, e.Problem)
+}
+
+// Is reports ErrNotYAML.
+func (e *SyntaxError) Is(target error) bool { return target == ErrNotYAML }
+
 // Change says what to set. Empty fields are left as they are.
 type Change struct {
 	// Container is the name of the container to edit. In a kustomization

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,6 +310,38 @@ func TestEditErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("SetImage(%q) error = %q, want it to mention %q", tt.in, err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorLine guards the line a broken manifest is reported at:
+// the parser's problems came one line early (yaml.v3 counts them from 0),
+// the scanner's did not.
+func TestSyntaxErrorLine(t *testing.T) {
+	tests := []struct {
+		name, in string
+		line     int
+		problem  string
+	}{
+		{"an unclosed flow list (parser)", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n  labels: [\nspec: {}\n", 5, "did not find expected ',' or ']'"},
+		{"an unclosed flow mapping (parser)", "a: 1\nb: {x: 1\n", 2, "did not find expected ',' or '}'"},
+		{"a list item indented less (parser)", "a: 1\nb:\n  - x\n - y\n", 4, "did not find expected key"},
+		{"a value after a value (scanner)", "a: 1\nb: 2\nc: : 3\n", 3, "mapping values are not allowed in this context"},
+		{"a tab (scanner)", "a: 1\n\tb: 2\n", 2, "found a tab character that violates indentation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Read([]byte(tt.in), "x")
+			var se *SyntaxError
+			if !errors.As(err, &se) || !errors.Is(err, ErrNotYAML) {
+				t.Fatalf("Read() = %v, want a *SyntaxError", err)
+			}
+			if se.Line != tt.line || se.Problem != tt.problem {
+				t.Errorf("Read() = line %d %q, want line %d %q", se.Line, se.Problem, tt.line, tt.problem)
+			}
+			if want := fmt.Sprintf("not YAML: line %d: %s", tt.line, tt.problem); err.Error() != want {
+				t.Errorf("Read() = %q, want %q", err, want)
 			}
 		})
 	}

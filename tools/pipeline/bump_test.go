@@ -40,7 +40,7 @@ func TestCheckImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"KO_DOCKER_REPO": host + "/platform-demo", "PIPELINE_STATE_DIR": t.TempDir()}
+	env := map[string]string{"KO_DOCKER_REPO": host, "PIPELINE_STATE_DIR": t.TempDir()}
 	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/local/podman"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/stamp"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
@@ -219,7 +220,7 @@ func (d *Deployment) playPodman(ctx context.Context) (rollout.Result, error) {
 	if err := d.p.InitGitops(ctx, t.Branch, t.Path); err != nil {
 		return rollout.Result{}, err
 	}
-	manifest, _, err := gitops.Read(ctx, s.LocalGitopsDir(), t.Branch, t.Path)
+	manifest, _, err := d.readHead(ctx)
 	if err != nil {
 		return rollout.Result{}, err
 	}
@@ -269,11 +270,11 @@ func (d *Deployment) podName() string {
 
 // gitopsHead reads the target's manifest at the local gitops head.
 func (d *Deployment) gitopsHead(ctx context.Context) (rollout.Spec, string, error) {
-	s, t := d.p.s, d.t
+	t := d.t
 	if err := d.p.InitGitops(ctx, t.Branch, t.Path); err != nil {
 		return rollout.Spec{}, "", err
 	}
-	manifest, head, err := gitops.Read(ctx, s.LocalGitopsDir(), t.Branch, t.Path)
+	manifest, head, err := d.readHead(ctx)
 	if err != nil {
 		return rollout.Spec{}, "", err
 	}
@@ -282,6 +283,20 @@ func (d *Deployment) gitopsHead(ctx context.Context) (rollout.Spec, string, erro
 		return rollout.Spec{}, "", fmt.Errorf("gitops %s at %s: %w", t.Path, head[:7], err)
 	}
 	return spec, head, nil
+}
+
+// readHead reads the target's manifest at the head of the local gitops
+// repository, and the head. A manifest the bump could not read either is
+// the same error as status, promote and rollback give for it.
+func (d *Deployment) readHead(ctx context.Context) ([]byte, string, error) {
+	content, head, err := gitops.Read(ctx, d.p.s.LocalGitopsDir(), d.t.Branch, d.t.Path)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := manifest.Read(content, d.t.Container); err != nil {
+		return nil, "", d.manifestError(bump.Revision{Commit: head, Problem: err})
+	}
+	return content, head, nil
 }
 
 // rollout starts the local rollout, or returns nil when another process
@@ -341,7 +356,11 @@ func (d *Deployment) change(ctx context.Context, opts bump.Options) (bump.Result
 	if err := d.p.InitGitops(ctx, d.t.Branch, d.t.Path); err != nil {
 		return bump.Result{}, err
 	}
-	return bump.Image(ctx, opts)
+	res, err := bump.Image(ctx, opts)
+	if unreadable(err) {
+		err = fmt.Errorf("%w: %s", err, d.manifestFix(err, ""))
+	}
+	return res, err
 }
 
 // Target is the deployment's target.

@@ -29,6 +29,28 @@ func (p *Pipeline) CheckImage(ctx context.Context, image string) error {
 	return imageError(ref, err)
 }
 
+// Pin returns image pinned by digest, as every write of the gitops
+// repository deploys it: as it is when it names a digest, else with its
+// tag resolved in its registry (repo:tag@sha256:...), so that what was
+// checked is what runs, however the tag moves later.
+func (p *Pipeline) Pin(ctx context.Context, image string) (string, error) {
+	if ref, err := name.ParseReference(image); err == nil {
+		if _, digest := ref.(name.Digest); digest {
+			return image, nil
+		}
+	}
+	ref, opts, err := p.remote(ctx, image)
+	if err != nil {
+		return "", fmt.Errorf("pin %s to a digest: %w; or give the image by digest (repo@sha256:...)", image, err)
+	}
+	tag := ref.(name.Tag)
+	desc, err := remote.Head(ref, opts...)
+	if err != nil {
+		return "", fmt.Errorf("pin %s to a digest: %w", image, imageError(ref, err))
+	}
+	return tag.Context().Name() + ":" + tag.TagStr() + "@" + desc.Digest.String(), nil
+}
+
 // ImageRevision is the source commit image was built from, as its
 // org.opencontainers.image.revision annotation says; "" when it has none.
 func (p *Pipeline) ImageRevision(ctx context.Context, image string) (string, error) {

@@ -109,6 +109,9 @@ func (d *Deployment) verified(ctx context.Context) (bump.Revision, error) {
 	if err != nil {
 		return bump.Revision{}, err
 	}
+	if len(revs) > 0 && revs[0].Problem != nil {
+		return bump.Revision{}, d.manifestError(revs[0])
+	}
 	if len(revs) == 0 || revs[0].SourceCommit == "" {
 		return bump.Revision{}, fmt.Errorf("%s's manifest of %s (%s) records no source commit: deploy it first (go tool mage ci, or promote to it)", t.Environment, t.Service.Name, t.Path)
 	}
@@ -126,6 +129,9 @@ func (d *Deployment) verified(ctx context.Context) (bump.Revision, error) {
 			t.Name(), short(cur.SourceCommit), t.Var("VERIFY_URL"), t.Environment, config.EnvironmentsFile)
 	}
 	if _, err := d.verify(ctx, cur.SourceCommit, min(d.p.s.VerifyTimeout, CheckTimeout)); err != nil {
+		if ctx.Err() != nil {
+			return bump.Revision{}, fmt.Errorf("interrupted while checking that %s runs %s: nothing was promoted", t.Name(), short(cur.SourceCommit))
+		}
 		return bump.Revision{}, fmt.Errorf("%s is not verified, so nothing is promoted from it: %w", t.Name(), err)
 	}
 	return cur, nil

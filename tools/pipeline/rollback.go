@@ -53,7 +53,9 @@ func Rollback(ctx context.Context, opts RollbackOptions) (Summary, error) {
 	p := New(s, opts.Logger)
 	defer p.Close(context.WithoutCancel(ctx))
 	r := newRun(Summary{Action: "rollback", Environment: opts.Environment, Mode: s.Mode(), Deploy: true}, p.log)
-	reason := strings.TrimSpace(opts.Reason)
+	// One line, as the gitops commit records it, and as the summary's
+	// first line shows it.
+	reason := bump.OneLine(opts.Reason)
 	if reason == "" {
 		reason = "none given (ROLLBACK_REASON)"
 	}
@@ -86,15 +88,15 @@ func rollbackService(s config.Settings, named, to string) (string, error) {
 		return named, nil
 	case to == "":
 		return "", nil
+	case len(s.Services) == 1:
+		// The one service's history says what to names.
+		return s.Services[0].Name, nil
 	case hexPrefix.MatchString(to):
-		if len(s.Services) == 1 {
-			return s.Services[0].Name, nil
-		}
 		return "", fmt.Errorf("-to=%s names a commit, and each service has its own: name the service too (-service=<name>; the services are %s)", to, service.Names(s.Services))
 	}
 	ref, err := name.ParseReference(to)
-	if err != nil {
-		return "", fmt.Errorf("-to=%q is neither a commit sha nor an image reference: give a commit (7 to 40 hex characters) or repo:tag@sha256:...", to)
+	if err != nil || !strings.Contains(to, "/") {
+		return "", fmt.Errorf("-to=%q is neither a commit nor an image reference: give a source commit a manifest deployed (7 to 40 hex characters), or an image with its registry, such as %s:<tag>@sha256:...", to, s.ImageRepo("<service>"))
 	}
 	repo := ref.Context().RepositoryStr()
 	last := repo[strings.LastIndexByte(repo, '/')+1:]
@@ -112,6 +114,11 @@ func (d *Deployment) rollback(ctx context.Context, r *run, to, reason string) {
 		var err error
 		target, cur, err = d.pick(ctx, to)
 		if err != nil {
+			return "", err
+		}
+		// A tag (named, or in the history) is written as the digest it
+		// names now, as every write is: promote ships only digests.
+		if target.Image, err = d.p.Pin(ctx, target.Image); err != nil {
 			return "", err
 		}
 		if err := d.p.CheckImage(ctx, target.Image); err != nil {
@@ -147,6 +154,10 @@ func (d *Deployment) pick(ctx context.Context, to string) (target, current bump.
 		return target, current, fmt.Errorf("%s has no history on %s: nothing to roll back", path, d.t.Branch)
 	}
 	current = revs[0]
+	if current.Problem != nil {
+		// Nothing can be written over a file the bump cannot read.
+		return target, current, d.manifestError(current)
+	}
 	to = strings.TrimSpace(to)
 	switch {
 	case to == "":
@@ -172,9 +183,12 @@ func (d *Deployment) pick(ctx context.Context, to string) (target, current bump.
 		}
 		return target, current, fmt.Errorf("commit %s is ambiguous in the history of %s (%s, %s): give more of the sha", to, path, found[0].SourceCommit, found[1].SourceCommit)
 	}
+	// An image is named with its repository (a registry and a path), as
+	// mage publish prints it: a bare word is no image of this pipeline.
 	ref, err := name.ParseReference(to)
-	if err != nil {
-		return target, current, fmt.Errorf("-to=%q is neither a commit sha nor an image reference: give a commit (7 to 40 hex characters) or repo:tag@sha256:...", to)
+	if err != nil || !strings.Contains(to, "/") {
+		return target, current, fmt.Errorf("-to=%q is neither a commit in the history of %s nor an image reference: give a source commit it deployed (7 to 40 hex characters) or an image with its registry, such as %s:<tag>@sha256:...",
+			to, path, d.p.s.ImageRepo(d.t.Service.Name))
 	}
 	for _, r := range revs {
 		if r.Image == to || sameDigest(r.Image, ref) {

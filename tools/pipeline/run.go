@@ -14,6 +14,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/service"
@@ -253,6 +254,9 @@ func (d *Deployment) release(ctx context.Context, r *run, opts bump.Options, ref
 	if err := r.stage(svc, "bump", func() (string, error) {
 		var err error
 		res, err = d.change(ctx, opts)
+		if err != nil && opts.Mode == bump.ModePR {
+			err = d.mergedAdvice(err, opts.Action)
+		}
 		if err == nil && refuse != nil {
 			err = refuse(res)
 		}
@@ -264,7 +268,10 @@ func (d *Deployment) release(ctx context.Context, r *run, opts bump.Options, ref
 	r.set(svc, func(sr *ServiceResult) {
 		sr.Commit, sr.Image = opts.SourceCommit, opts.Image
 		sr.GitopsCommit, sr.GitopsURL = res.Commit, res.URL
-		sr.Replaced, sr.ReplacedCommit = res.Previous, res.PreviousCommit
+		if res.Outcome != bump.UpToDate {
+			// The manifest deployed it already: nothing was replaced.
+			sr.Replaced, sr.ReplacedCommit = res.Previous, res.PreviousCommit
+		}
 	})
 	switch res.Outcome {
 	case bump.NewerDeployed:
@@ -279,7 +286,7 @@ func (d *Deployment) release(ctx context.Context, r *run, opts bump.Options, ref
 		r.set(svc, func(sr *ServiceResult) {
 			sr.Result, sr.PR, sr.PRURL, sr.Branch = Proposed, res.PR, res.PRURL, res.Branch
 			sr.GitopsCommit, sr.GitopsURL = "", ""
-			sr.Detail = proposedDetail(res)
+			sr.Detail = proposedDetail(res, d.checkMerged(opts.Action))
 		})
 		return
 	}
@@ -294,22 +301,23 @@ func (d *Deployment) release(ctx context.Context, r *run, opts bump.Options, ref
 		}
 		switch {
 		case sr.LiveCommit != "":
-			sr.Detail = fmt.Sprintf("live at %s", d.VerifyURL())
+			sr.Detail = fmt.Sprintf("live at %s", secret.URL(d.VerifyURL()))
 		default:
 			sr.Detail = "git deploys it; not verified from here (" + d.t.Var("VERIFY_URL") + " is not set)"
 		}
 		if res.Outcome == bump.UpToDate {
-			sr.Detail = "the manifest deploys it already; " + sr.Detail
+			sr.Detail = fmt.Sprintf("nothing changed: %s deployed %s (%s) already; %s", d.t.Environment, short(opts.SourceCommit), opts.Image, sr.Detail)
 		}
 	})
 }
 
-// proposedDetail says where a proposed change waits.
-func proposedDetail(res bump.Result) string {
+// proposedDetail says where a proposed change waits, and what proves it
+// live once merged.
+func proposedDetail(res bump.Result, check string) string {
 	if res.PRURL == "" {
-		return "waits on branch " + res.Branch + " for a pull request on the host; nothing is deployed until it merges"
+		return "waits on branch " + res.Branch + " for a pull request on the host; nothing is deployed until it merges; after its merge, " + check
 	}
-	return fmt.Sprintf("waits in pull request #%d (%s); nothing is deployed until it merges", res.PR, res.PRURL)
+	return fmt.Sprintf("waits in pull request #%d (%s); nothing is deployed until it merges; after it, %s; or set BUMP_MERGE=1", res.PR, res.PRURL, check)
 }
 
 // deploy makes the bumped manifest live and proves it: the local rollout
@@ -339,7 +347,11 @@ func (d *Deployment) deploy(ctx context.Context, r *run, commit string) error {
 	}
 	return r.stage(svc, "verify", func() (string, error) {
 		started := time.Now()
-		res, err := d.Verify(ctx, commit)
+		res, err := d.verifyDeployed(ctx, commit)
+		if err != nil && ctx.Err() != nil {
+			return "", fmt.Errorf("interrupted while verifying that %s answers %s: git deploys it, and the rollout goes on without this check (go tool mage status shows what answers)",
+				t.Name(), short(commit))
+		}
 		if err != nil {
 			return "", err
 		}
@@ -349,7 +361,7 @@ func (d *Deployment) deploy(ctx context.Context, r *run, commit string) error {
 			sr.LiveCommit = res.LastLive
 			sr.Live = started.Add(res.Elapsed).Sub(r.start)
 		})
-		return fmt.Sprintf("%s live at %s after %d polls", short(commit), d.VerifyURL(), res.Polls), nil
+		return fmt.Sprintf("%s live at %s after %d polls", short(commit), secret.URL(d.VerifyURL()), res.Polls), nil
 	})
 }
 

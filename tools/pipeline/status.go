@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/andrelair-platform/platform-demo/tools/argocd"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
+	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
@@ -34,6 +39,9 @@ const (
 	Unreachable = "unreachable"
 	// Unknown: there is no address to ask the service at.
 	Unknown = "unknown"
+	// Unreadable: the manifest cannot be read (not YAML, empty, no such
+	// container): what git deploys is not known.
+	Unreadable = "unreadable"
 )
 
 // TargetStatus is what `mage status` knows of one service in one
@@ -52,6 +60,8 @@ type TargetStatus struct {
 	GitopsURL    string    `json:"gitopsURL,omitempty"`
 	GitopsTime   time.Time `json:"gitopsTime,omitzero"`
 	GitopsError  string    `json:"gitopsError,omitempty"`
+	// ManifestError says why the manifest cannot be read, and the fix.
+	ManifestError string `json:"manifestError,omitempty"`
 	// ImageFound says the registry holds Image, ImageMissing that it
 	// answered it does not; ImageError says why, or why it could not tell.
 	ImageFound   bool   `json:"imageFound"`
@@ -59,8 +69,9 @@ type TargetStatus struct {
 	ImageError   string `json:"imageError,omitempty"`
 	// ImageNote says why the registry was not asked.
 	ImageNote string `json:"imageNote,omitempty"`
-	// URL is where /version was asked; Live the commit it reported, running
-	// since LiveSince when the service says.
+	// URL is where /version was asked, without the credentials it may
+	// carry; Live the commit it reported, running since LiveSince when the
+	// service says.
 	URL       string    `json:"url,omitempty"`
 	Live      string    `json:"liveCommit,omitempty"`
 	LiveSince time.Time `json:"liveSince,omitzero"`
@@ -82,16 +93,23 @@ type Status struct {
 	Targets []TargetStatus `json:"targets"`
 }
 
-// Bad lists the targets that are drifted or unreachable, "service in
-// environment is verdict", for the error a failing status returns.
+// Bad lists the targets that are drifted, unreachable or unreadable,
+// "service in environment is verdict", for the error a failing status
+// returns.
 func (st Status) Bad() []string {
 	var bad []string
 	for _, t := range st.Targets {
-		if t.Verdict == Drifted || t.Verdict == Unreachable {
+		if !t.Healthy() {
 			bad = append(bad, t.Service+" in "+t.Environment+" is "+t.Verdict)
 		}
 	}
 	return bad
+}
+
+// Healthy reports whether the target is not drifted, unreachable or
+// unreadable: what `mage status` exits 1 for.
+func (t TargetStatus) Healthy() bool {
+	return t.Verdict != Drifted && t.Verdict != Unreachable && t.Verdict != Unreadable
 }
 
 // ReadStatus asks, for every service (or only svc) in every environment at
@@ -124,7 +142,8 @@ func ReadStatus(ctx context.Context, s config.Settings, svc string, logger *slog
 // status reads the target's state, its probes side by side.
 func (d *Deployment) status(ctx context.Context) TargetStatus {
 	p, s, t := d.p, d.p.s, d.t
-	st := TargetStatus{Service: t.Service.Name, Environment: t.Environment, Path: t.Path, Branch: t.Branch, URL: d.VerifyURL()}
+	url := d.VerifyURL()
+	st := TargetStatus{Service: t.Service.Name, Environment: t.Environment, Path: t.Path, Branch: t.Branch, URL: secret.URL(url)}
 	var wg sync.WaitGroup
 	probe := func(fn func(context.Context)) {
 		wg.Go(func() {
@@ -145,7 +164,17 @@ func (d *Deployment) status(ctx context.Context) TargetStatus {
 		}
 		cur := revs[0]
 		st.Image, st.SourceCommit, st.GitopsCommit, st.GitopsURL, st.GitopsTime = cur.Image, cur.SourceCommit, cur.Commit, cur.URL, cur.Time
+		if cur.Problem != nil {
+			st.ManifestError = d.manifestError(cur).Error()
+			return
+		}
 		if cur.Image == "" {
+			return
+		}
+		if !d.ownRegistry(cur.Image) {
+			// The seed's placeholder, or an image pushed elsewhere by hand:
+			// status asks the registry the pipeline pushes to, and only it.
+			st.ImageNote = "not checked: not on the registry images are pushed to (" + p.s.ImageRepo(t.Service.Name) + ")"
 			return
 		}
 		var remote *RemoteRegistryError
@@ -161,11 +190,11 @@ func (d *Deployment) status(ctx context.Context) TargetStatus {
 	})
 	if st.URL != "" {
 		probe(func(ctx context.Context) {
-			v, err := verify.Probe(ctx, nil, st.URL)
+			v, err := verify.Probe(ctx, nil, url)
 			if err != nil {
 				st.LiveError = err.Error()
 				if s.LocalGitops() && t.VerifyURL == "" {
-					st.LiveError += " (the local rollouts run while `go tool mage local` does)"
+					st.LiveError += " (" + d.localHint(ctx, err) + ")"
 				}
 				return
 			}
@@ -184,10 +213,41 @@ func (d *Deployment) status(ctx context.Context) TargetStatus {
 	}
 	wg.Wait()
 	st.Verdict, st.Why = verdict(st, s.VerifyTimeout, time.Now())
-	if st.URL == "" {
+	if st.URL == "" && st.Verdict == Unknown {
 		st.Why = "no address to ask: set " + t.Var("VERIFY_URL") + " (or verifyURL in " + config.EnvironmentsFile + ")"
 	}
 	return st
+}
+
+// ownRegistry reports whether image is on the registry the pipeline pushes
+// the service's images to.
+func (d *Deployment) ownRegistry(image string) bool {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return false
+	}
+	own, err := name.NewRepository(d.p.s.ImageRepo(d.t.Service.Name))
+	if err != nil {
+		return false
+	}
+	return ref.Context().RegistryStr() == own.RegistryStr()
+}
+
+// localHint says why the target's local rollout did not answer its
+// /version, from whether a `mage local` serves it.
+func (d *Deployment) localHint(ctx context.Context, err error) string {
+	var answer *verify.AnswerError
+	switch {
+	case !rollout.Serving(ctx, d.t.LocalAddr):
+		return "nothing serves it: the local rollouts run while `go tool mage local` does"
+	case errors.As(err, &answer) && answer.Code == http.StatusServiceUnavailable:
+		deploy := "go tool mage ci"
+		if !d.t.First() {
+			deploy = "go tool mage promote " + d.t.Environment + " -service=" + d.t.Service.Name
+		}
+		return "`go tool mage local` serves it, and has rolled out nothing there yet: " + deploy + " deploys it"
+	}
+	return "`go tool mage local` serves it: its log says why the version it rolled out does not answer"
 }
 
 // verdict judges an environment from what its probes found; settle is how
@@ -196,6 +256,8 @@ func verdict(st TargetStatus, settle time.Duration, now time.Time) (string, stri
 	switch {
 	case st.GitopsError != "":
 		return Unreachable, "gitops: " + st.GitopsError
+	case st.ManifestError != "":
+		return Unreadable, st.ManifestError
 	case st.URL == "":
 		return Unknown, "no address to ask"
 	case st.LiveError != "":

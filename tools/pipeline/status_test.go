@@ -49,6 +49,9 @@ func TestVerdict(t *testing.T) {
 		{"the gitops repository does not answer", with(func(s *TargetStatus) { s.GitopsError = "401" }), Unreachable, "gitops: 401"},
 		{"no address to ask", with(func(s *TargetStatus) { s.URL = "" }), Unknown, "no address"},
 		{"a manifest without a source commit", with(func(s *TargetStatus) { s.Live = a; s.SourceCommit = "" }), Unknown, "no source commit"},
+		{"a manifest that cannot be read", with(func(s *TargetStatus) {
+			s.Live, s.SourceCommit, s.ManifestError = a, "", "staging's manifest m.yaml cannot be read at gitops ccccccc: not YAML: line 3: x"
+		}), Unreadable, "not YAML: line 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

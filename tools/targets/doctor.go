@@ -11,7 +11,7 @@ import (
 // Doctor checks settings, credentials and services, and prints each
 // problem with its fix.
 func Doctor(ctx context.Context, e Env) error {
-	s, err := e.settings()
+	s, err := e.config() // its configuration row shows the warnings
 	r := doctor.Run(ctx, doctor.Options{Settings: s, ConfigErr: err, Home: e.Home})
 	fmt.Fprint(e.Stdout, r.Text())
 	if r.Failed() {

@@ -89,6 +89,11 @@ func Status(ctx context.Context, e Env, asJSON *bool, service *string) error {
 		fmt.Fprint(e.Stdout, st.Text(time.Now()))
 	}
 	if bad := st.Bad(); len(bad) > 0 {
+		for i, b := range bad {
+			if target, ok := strings.CutSuffix(b, " is "+pipeline.Unreadable); ok {
+				bad[i] = "the manifest of " + target + " cannot be read"
+			}
+		}
 		return errors.New(strings.Join(bad, ", "))
 	}
 	return nil
@@ -118,6 +123,12 @@ func (e Env) report(s config.Settings, sum pipeline.Summary, runErr error) error
 		return runErr // refused before it started: the error says why
 	}
 	fmt.Fprint(e.Stdout, sum.Text())
+	for _, r := range sum.Services {
+		if r.Result == pipeline.Unchanged && strings.HasPrefix(r.Detail, "nothing changed") && runErr == nil {
+			// A second identical run: git deployed the image already.
+			fmt.Fprintf(e.Stdout, "%s: nothing changed: %s deployed %s (%s) already\n", r.Service, sum.Environment, short(r.Commit), r.Image)
+		}
+	}
 	for _, r := range sum.Services {
 		if r.Result != pipeline.Deployed || r.Replaced == "" {
 			continue

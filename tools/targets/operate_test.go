@@ -60,7 +60,7 @@ func TestOperateTargets(t *testing.T) {
 		{"promote to the first environment", nil, []string{"promote", "staging"}, "staging is the first environment"},
 		{"promote to an unknown environment", nil, []string{"promote", "prod"}, `no environment "prod": the environments are staging, production`},
 		{"rollback of an unknown environment", nil, []string{"rollback", "-env=qa"}, `no environment "qa"`},
-		{"rollback to what is not a commit or an image", nil, []string{"rollback", "-to=not a ref!"}, "neither a commit sha nor an image reference"},
+		{"rollback to what is not a commit or an image", nil, []string{"rollback", "-to=not a ref!"}, "is neither a commit in the history of manifests/platform-demo/00-deployment.yaml nor an image reference"},
 		{"rollback with nothing deployed before", []string{"ROLLBACK_ENV=production"}, nil, "deploy no other image than"},
 		{"status in an unknown format", []string{"STATUS_FORMAT=yaml"}, []string{"status"}, `STATUS_FORMAT="yaml": want json or text`},
 	}

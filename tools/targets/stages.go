@@ -11,6 +11,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 	"github.com/andrelair-platform/platform-demo/tools/pipeline"
 	"github.com/andrelair-platform/platform-demo/tools/service"
 )
@@ -83,6 +84,10 @@ func Bump(ctx context.Context, e Env, image string, svc *string) error {
 	if err := p.CheckImage(ctx, image); err != nil {
 		return err
 	}
+	// Every write pins a digest: a tag is written as the digest it names now.
+	if image, err = p.Pin(ctx, image); err != nil {
+		return err
+	}
 	commit, err := p.ImageRevision(ctx, image)
 	if err != nil {
 		return err
@@ -131,7 +136,7 @@ func Verify(ctx context.Context, e Env, svc *string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", t.Service.Name, err))
 			continue
 		}
-		fmt.Fprintf(e.Stdout, "%s: %s is live at %s (seen after %s, %d polls)\n", t.Service.Name, commit, d.VerifyURL(), res.Elapsed.Round(time.Millisecond), res.Polls)
+		fmt.Fprintf(e.Stdout, "%s: %s is live at %s (seen after %s, %d polls)\n", t.Service.Name, commit, secret.URL(d.VerifyURL()), res.Elapsed.Round(time.Millisecond), res.Polls)
 	}
 	return errors.Join(errs...)
 }

@@ -45,9 +45,22 @@ func (e Env) flag(name string) bool {
 	return v == "1" || v == "true"
 }
 
-// settings resolves the pipeline's configuration.
+// settings resolves the pipeline's configuration and prints its warnings
+// on Stderr.
 func (e Env) settings() (config.Settings, error) {
-	return config.Load(e.Lookup, e.Root)
+	s, err := e.config()
+	for _, w := range s.Warnings {
+		e.log().Warn(w)
+	}
+	return s, err
+}
+
+// config resolves the pipeline's configuration, with the warnings the
+// whole environment deserves, and prints nothing.
+func (e Env) config() (config.Settings, error) {
+	s, err := config.Load(e.Lookup, e.Root)
+	s.Warnings = append(s.Warnings, s.StrayOverrides(e.Environ)...)
+	return s, err
 }
 
 // load reads the settings and the build identity of the commit at Root.

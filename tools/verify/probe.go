@@ -13,6 +13,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/services/kit"
 	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
+	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
 // Version is what the service's /version endpoint (kit.Version) says.
@@ -54,11 +55,11 @@ func poll(ctx context.Context, client *http.Client, endpoint string, timeout tim
 func get(ctx context.Context, client *http.Client, endpoint string) (Version, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
-		return Version{}, fmt.Errorf("get %s: %w", redacted(endpoint), err)
+		return Version{}, fmt.Errorf("get %s: %w", secret.URL(endpoint), err)
 	}
 	// A password in VERIFY_URL (basic auth at an ingress) must not reach
 	// an error message: every message below names the URL without it.
-	endpoint = redacted(endpoint)
+	endpoint = secret.URL(endpoint)
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -79,7 +80,7 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 		return Version{}, fmt.Errorf("get %s: read body: %w", endpoint, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Version{}, fmt.Errorf("get %s: %s%s", endpoint, resp.Status, excerpt.Of(body))
+		return Version{}, &AnswerError{URL: endpoint, Code: resp.StatusCode, Status: resp.Status, Excerpt: excerpt.Of(body)}
 	}
 	var kv kit.Version
 	if err := json.Unmarshal(body, &kv); err != nil {
@@ -98,14 +99,18 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 	return v, nil
 }
 
-// redacted returns endpoint with any password replaced by "xxxxx".
-func redacted(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
+// AnswerError is an answer of the service other than 200 OK.
+type AnswerError struct {
+	// URL is the address asked, without credentials.
+	URL string
+	// Code and Status are the answer's status ("503 Service Unavailable").
+	Code   int
+	Status string
+	// Excerpt is the start of its body, as a message shows it.
+	Excerpt string
 }
+
+func (e *AnswerError) Error() string { return fmt.Sprintf("get %s: %s%s", e.URL, e.Status, e.Excerpt) }
 
 // versionURL checks baseURL and appends /version to it.
 func versionURL(baseURL string) (string, error) {
@@ -115,7 +120,7 @@ func versionURL(baseURL string) (string, error) {
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", baseURL)
+		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", secret.URL(baseURL))
 	}
 	u.Path = strings.TrimRight(u.Path, "/") + kit.VersionPath
 	u.RawPath = ""

@@ -7,9 +7,11 @@ package gitops
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
@@ -93,15 +95,29 @@ func Read(ctx context.Context, dir, branch, path string) ([]byte, string, error)
 // repository seeded before its environment was declared lacks that
 // environment's folder: Ensure commits the folder from opts.Seed then, and
 // reports that it did. A path the seed lacks too is left for the reader to
-// report.
+// report. It reads and writes inside opts.Seed and its own clone only: a
+// path that climbs out of the repository is refused, and a symbolic link on
+// the way out of either is an error.
 func Ensure(ctx context.Context, opts Options, path string) (bool, error) {
+	if err := bump.CheckPath(path); err != nil {
+		return false, fmt.Errorf("add the folder of %s to the local gitops repository: the path %w", path, err)
+	}
 	bare := git.Cmd{Dir: opts.Dir, Isolated: true}
 	if _, err := bare.Run(ctx, "cat-file", "-e", "refs/heads/"+opts.Branch+":"+path); err == nil {
 		return false, nil
 	}
 	folder := filepath.Dir(filepath.FromSlash(path))
-	if _, err := os.Stat(filepath.Join(opts.Seed, filepath.FromSlash(path))); err != nil || folder == "." {
+	seed, err := os.OpenRoot(opts.Seed)
+	if err != nil {
+		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
+	}
+	defer seed.Close()
+	if _, err := seed.Stat(filepath.FromSlash(path)); err != nil || folder == "." {
 		return false, nil
+	}
+	src, err := fs.Sub(seed.FS(), filepath.ToSlash(folder))
+	if err != nil {
+		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
 	}
 	tmp, err := os.MkdirTemp("", "gitops-ensure-")
 	if err != nil {
@@ -116,7 +132,7 @@ func Ensure(ctx context.Context, opts Options, path string) (bool, error) {
 	if _, err := (git.Cmd{Dir: tmp, Isolated: true}).Run(ctx, "clone", "-q", "-b", opts.Branch, opts.Dir, work); err != nil {
 		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
 	}
-	if err := os.CopyFS(filepath.Join(work, folder), os.DirFS(filepath.Join(opts.Seed, folder))); err != nil {
+	if err := copyInto(work, folder, src); err != nil {
 		return false, fmt.Errorf("add %s to the local gitops repository: %w", folder, err)
 	}
 	cmd := git.Cmd{Dir: work, Isolated: true, Author: author}
@@ -130,4 +146,36 @@ func Ensure(ctx context.Context, opts Options, path string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// copyInto copies the files and folders of src into folder of dir, and
+// nowhere else: dir is opened as a root, so that a symbolic link in it
+// cannot lead a write outside. src holds files and folders only.
+func copyInto(dir, folder string, src fs.FS) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := filepath.Join(folder, filepath.FromSlash(p))
+		switch {
+		case d.IsDir():
+			return root.MkdirAll(name, 0o755)
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s is not a file or a folder", p)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		return root.WriteFile(name, data, 0o644|info.Mode()&0o111)
+	})
 }

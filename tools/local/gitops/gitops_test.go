@@ -3,6 +3,7 @@ package gitops
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +57,68 @@ func TestInitAndRead(t *testing.T) {
 	}
 	if _, _, err := Read(ctx, dir, "nope", path); err == nil || !strings.Contains(err.Error(), "branch nope") {
 		t.Errorf("Read(branch nope) error = %v, want one naming the branch", err)
+	}
+}
+
+// TestEnsureStaysInside guards the files beside the local gitops
+// repository and its seed: a path that climbs out is refused, and a folder
+// of the repository that is a symbolic link to elsewhere is not written
+// through.
+func TestEnsureStaysInside(t *testing.T) {
+	ctx := context.Background()
+	outside := t.TempDir()
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(outside, "x", "f.yaml"), "outside\n")
+	seed := t.TempDir()
+	write(filepath.Join(seed, "manifests", "staging", "00-deployment.yaml"), "kind: Deployment\n")
+	opts := Options{Dir: filepath.Join(t.TempDir(), "gitops.git"), Seed: seed, Branch: "main"}
+	if _, err := Init(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	climb, err := filepath.Rel(seed, filepath.Join(outside, "x", "f.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added, err := Ensure(ctx, opts, climb); err == nil || added || !strings.Contains(err.Error(), "climbs out") {
+		t.Errorf("Ensure(%q) = %v, %v; want the path refused", climb, added, err)
+	}
+
+	// The repository's manifests folder becomes a link out of it; the seed
+	// then gains an environment's folder the repository lacks.
+	work := filepath.Join(t.TempDir(), "work")
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@b", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@b")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git(t.TempDir(), "clone", "-q", opts.Dir, work)
+	git(work, "rm", "-q", "-r", "manifests")
+	if err := os.Symlink(outside, filepath.Join(work, "manifests")); err != nil {
+		t.Fatal(err)
+	}
+	git(work, "add", "-A")
+	git(work, "commit", "-q", "-m", "manifests, elsewhere")
+	git(work, "push", "-q", "origin", "main")
+	write(filepath.Join(seed, "manifests", "x", "new.yaml"), "from the seed\n")
+	if added, err := Ensure(ctx, opts, "manifests/x/new.yaml"); err == nil || added {
+		t.Errorf("Ensure through a link out of the repository = %v, %v; want an error", added, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "x", "f.yaml")); err != nil || string(b) != "outside\n" {
+		t.Errorf("the file outside the repository = %q, %v; want it untouched", b, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(outside, "x")); len(entries) != 1 {
+		t.Errorf("the folder outside the repository holds %v, want f.yaml alone", entries)
 	}
 }
