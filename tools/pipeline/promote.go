@@ -127,7 +127,13 @@ func (p *Pipeline) afterBump(ctx context.Context, r *run, opts bump.Options, ref
 		return r.done(err)
 	}
 	r.sum.GitopsCommit, r.sum.GitopsURL = res.Commit, res.URL
-	r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
+	switch res.Outcome {
+	case bump.Committed, bump.Merged:
+		r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
+	case bump.Proposed:
+		// Proposed is not deployed: the manifest still deploys Previous.
+		r.sum.ProposalBranch, r.sum.PullRequest, r.sum.ProposalURL = res.Branch, res.PR, res.PRURL
+	}
 	if reason := stopReason(res); reason != "" {
 		r.skip("deploy", reason)
 		r.skip("verify", reason)
