@@ -54,7 +54,16 @@ type Problem struct {
 	// credentials (409, 422, or 403 from a host that uses it so): on a
 	// protected branch, the caller can tell by asking the branch.
 	Refused bool
+	// Interrupted reports a request whose context was cancelled (Ctrl-C,
+	// SIGTERM) before the host answered: nothing is wrong with the host.
+	Interrupted bool
+	// Err is the failure of a request the host did not answer, if any.
+	Err error
 }
+
+// Unwrap returns the failure of a request the host did not answer, so that
+// errors.Is(err, context.Canceled) holds for an interrupted one.
+func (p Problem) Unwrap() error { return p.Err }
 
 // Error reads as the cause and the fix.
 func (p Problem) Error() string {
@@ -83,9 +92,13 @@ func Explain(err error, c Context) Problem {
 			Cause: "GitHub secondary rate limit: " + abuse.Message, Fix: "wait a few minutes, and keep bumps from running in parallel"}
 	}
 	var er *github.ErrorResponse
-	if !errors.As(err, &er) || er.Response == nil {
+	switch {
+	case errors.As(err, &er) && er.Response != nil:
+	case errors.Is(err, context.Canceled):
+		return Problem{Cause: "interrupted before the host answered", Interrupted: true, Err: err}
+	default:
 		return Problem{Cause: "no answer from the API at " + Display(c.API) + ": " + Cause(err),
-			Fix: "check GITHUB_API_URL and that this machine can reach it"}
+			Fix: "check GITHUB_API_URL and that this machine can reach it", Err: err}
 	}
 	p := Problem{Status: er.Response.StatusCode, Message: er.Message}
 	lower := strings.ToLower(er.Message)

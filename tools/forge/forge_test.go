@@ -2,6 +2,7 @@ package forge
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -162,6 +163,21 @@ func TestExplain(t *testing.T) {
 		p := Explain(call("ghp_limited1234567890abcdefghijklmnopqrs"), who(""))
 		if p.RetryAfter < time.Second || !strings.Contains(p.Cause, "rate limit exhausted") {
 			t.Errorf("Explain(rate limited) = %+v, want a wait and the reset time", p)
+		}
+	})
+	// Ctrl-C is not a host that does not answer: the advice to check
+	// GITHUB_API_URL would send the user looking for a fault there is not.
+	t.Run("interrupted", func(t *testing.T) {
+		c, err := NewClient(gh.URL, classic, gh.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		_, _, err = c.Repositories.Get(cancelled, "acme", "gitops")
+		p := Explain(err, who(classic))
+		if !p.Interrupted || p.Cause != "interrupted before the host answered" || p.Fix != "" || !errors.Is(p, context.Canceled) {
+			t.Errorf("Explain(cancelled) = %+v, want interrupted, no fix, and context.Canceled inside", p)
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
