@@ -398,7 +398,7 @@ func (g *githubBackend) mergeWhenReady(ctx context.Context, opts Options, p prop
 		}
 		opts.Logger.Info("waiting for the pull request to become mergeable", "pr", res.PR, "why", why)
 		if err := sleep(ctx, mergePoll); err != nil {
-			return res, fmt.Errorf("interrupted while waiting for pull request #%d to merge (%v): %s; merge or close it on the host", res.PR, err, left)
+			return res, fmt.Errorf("interrupted while waiting for pull request #%d to merge (%w): %s; merge or close it on the host", res.PR, err, left)
 		}
 	}
 }
