@@ -15,11 +15,18 @@ import (
 
 // Integration runs the integration tests, the tests named Integration in
 // files built with the integration tag: a real distribution registry with
-// auth, and the image under podman. A missing program is an error, not a
-// skip: a skip would pass a gate that checked nothing.
+// auth, the image under podman, and the gitops write against a real Gitea
+// (built from its Go module once, then cached under the user's cache
+// directory). A missing program is an error, not a skip: a skip would pass
+// a gate that checked nothing.
 func Integration(ctx context.Context, e Env) error {
 	if _, err := exec.LookPath("docker-registry"); err != nil {
 		return errors.New("integration needs docker-registry: apt-get install docker-registry (.ci/run does)")
+	}
+	for _, prog := range []string{"git", "gcc"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			return fmt.Errorf("integration needs %s (Gitea runs git, and its SQLite driver is built with cgo): apt-get install git gcc libc6-dev (.ci/run does)", prog)
+		}
 	}
 	if _, err := podman.Find("", nil); err != nil {
 		return fmt.Errorf("integration needs podman and what it runs with: %w (.ci/run installs them)", err)
