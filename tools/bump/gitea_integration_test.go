@@ -126,6 +126,7 @@ func TestIntegrationGitea(t *testing.T) {
 		if err == nil {
 			t.Fatal("Image() to a protected branch succeeded")
 		}
+		t.Logf("Image() error: %v", err)
 		for _, w := range []string{"branch main is protected", "403 user cannot commit to repo", "BUMP_MODE=pr"} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("Image() error = %q, want it to say %q", err, w)
@@ -184,10 +185,13 @@ func TestIntegrationGitea(t *testing.T) {
 		srv.Protect(t, repo, "main", giteatest.Protection{})
 		o := options(repo, 9)
 		o.Mode, o.Merge, o.MergeTimeout = ModePR, true, time.Minute
+		var logs syncbuf.Buffer
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		res, err := Image(ctx, o)
 		if err != nil || res.Outcome != Merged {
 			t.Fatalf("Image(merge) = %+v, %v; want merged", res, err)
 		}
+		t.Logf("%s\n%s", logs.String(), res)
 		if got := deployed(t, repo, "main"); got != commits[9] {
 			t.Errorf("main deploys %s after the merge, want %s", got, commits[9])
 		}
@@ -202,6 +206,8 @@ func TestIntegrationGitea(t *testing.T) {
 		srv.Protect(t, repo, "main", giteatest.Protection{StatusChecks: []string{"ci/test"}})
 		o := options(repo, 10)
 		o.Mode, o.Merge, o.MergeTimeout = ModePR, true, 2*time.Minute
+		var logs syncbuf.Buffer
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		done := make(chan struct{})
 		var res Result
 		var err error
@@ -214,7 +220,7 @@ func TestIntegrationGitea(t *testing.T) {
 		srv.SetStatus(t, repo, head.Head.SHA, "ci/test", "success")
 		passed := time.Now()
 		<-done
-		t.Logf("merged %s after the check passed", time.Since(passed).Round(time.Millisecond))
+		t.Logf("merged %s after the check passed\n%s", time.Since(passed).Round(time.Millisecond), logs.String())
 		if err != nil || res.Outcome != Merged || deployed(t, repo, "main") != commits[10] {
 			t.Fatalf("Image(merge) = %+v, %v; want merged once the check passed, main at %s", res, err, commits[10][:7])
 		}
@@ -230,6 +236,7 @@ func TestIntegrationGitea(t *testing.T) {
 		if err == nil || res.PR == 0 {
 			t.Fatalf("Image(merge) = %+v, %v; want a timeout naming the pull request", res, err)
 		}
+		t.Logf("Image() error: %v", err)
 		for _, w := range []string{"still not merged after 3s", "405 Not all required status checks successful", "nothing is scheduled to merge it", "BUMP_MERGE_TIMEOUT"} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("Image() error = %q, want it to say %q", err, w)
@@ -255,6 +262,7 @@ func TestIntegrationGitea(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "nothing is scheduled to merge it") {
 			t.Fatalf("Image() = %+v, %v; want it interrupted, naming the pull request left open", res, err)
 		}
+		t.Logf("Image() error: %v", err)
 		notArmed(t, srv, repo, res.PR)
 	})
 
@@ -274,6 +282,7 @@ func TestIntegrationGitea(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "was deleted again") {
 			t.Fatalf("Image() error = %v; want it interrupted, its branch deleted", err)
 		}
+		t.Logf("Image() error: %v", err)
 		if branches := srv.Branches(t, repo); len(branches) != 1 || len(srv.Pulls(t, repo)) != 0 {
 			t.Errorf("branches %v, %d pull requests; want main alone and none", branches, len(srv.Pulls(t, repo)))
 		}
