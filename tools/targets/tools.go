@@ -35,7 +35,9 @@ func Integration(ctx context.Context, e Env) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "integration", "-count=1", "-run", "Integration"}, patterns...)...)
+	// A first run builds Gitea, minutes on two cores (the other packages
+	// wait for that build), longer than go test's default 10 minutes.
+	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "integration", "-count=1", "-timeout", "45m", "-run", "Integration"}, patterns...)...)
 	cmd.Dir, cmd.Env = e.Root, e.gateOptions().Env
 	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
 	return cmd.Run()
