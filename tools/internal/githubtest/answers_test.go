@@ -16,7 +16,10 @@ import (
 // that the fast suite stays faithful between runs of the integration
 // suite, which asks the real server again.
 func TestGiteaAnswersAsRecorded(t *testing.T) {
-	srv := New(WithGitea(), WithBasePath("/api/v1/"))
+	// A wide race window: the five writes sent at once must all pass the
+	// sha check before the first moves the ref, as on the real server,
+	// whose writes took 300 ms, even on a machine busy with other tests.
+	srv := New(WithGitea(), WithBasePath("/api/v1/"), WithRefLockWindow(150*time.Millisecond))
 	t.Cleanup(srv.Close)
 	const bot, admin = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
 	srv.AddToken(bot, Token{Login: "platform-bot"})
