@@ -136,11 +136,15 @@ func (p *Pipeline) afterBump(ctx context.Context, r *run, opts bump.Options, ref
 		return r.done(err)
 	}
 	r.sum.GitopsCommit, r.sum.GitopsURL = res.Commit, res.URL
-	if res.Outcome == bump.UpToDate {
+	switch res.Outcome {
+	case bump.Committed, bump.Merged:
+		r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
+	case bump.UpToDate:
 		// The manifest deployed it already: nothing was replaced.
 		r.sum.Unchanged = true
-	} else {
-		r.sum.Replaced, r.sum.ReplacedCommit = res.Previous, res.PreviousCommit
+	case bump.Proposed:
+		// Proposed is not deployed: the manifest still deploys Previous.
+		r.sum.ProposalBranch, r.sum.PullRequest, r.sum.ProposalURL = res.Branch, res.PR, res.PRURL
 	}
 	if reason := p.stopReason(res, opts.Action); reason != "" {
 		r.skip("deploy", reason)

@@ -75,7 +75,11 @@ func Rollback(ctx context.Context, opts RollbackOptions) (Summary, error) {
 		if err := env.CheckImage(ctx, to.Image); err != nil {
 			return "", err
 		}
-		detail := fmt.Sprintf("back to %s (%s), from %s", short(to.SourceCommit), to.Image, short(cur.SourceCommit))
+		from := short(cur.SourceCommit)
+		if from == "" {
+			from = cur.Image // the seed's image records no source commit
+		}
+		detail := fmt.Sprintf("back to %s (%s), from %s", short(to.SourceCommit), to.Image, from)
 		if to.Commit != "" {
 			detail += fmt.Sprintf("; deployed before by gitops %s on %s", short(to.Commit), to.Time.Format(time.DateOnly))
 		}

@@ -60,11 +60,19 @@ type Summary struct {
 	LiveCommit string `json:"liveCommit,omitempty"`
 	// Replaced and ReplacedCommit are the image and source commit the
 	// environment's manifest deployed before the run (promote, rollback).
+	// They are set only when the run changed what the manifest deploys.
 	Replaced       string `json:"replaced,omitempty"`
 	ReplacedCommit string `json:"replacedCommit,omitempty"`
 	// Unchanged says the environment's manifest deployed Image already:
 	// the run changed nothing in git (a promotion or rollback run twice).
 	Unchanged bool `json:"unchanged,omitempty"`
+	// ProposalBranch is the branch that proposes the change when the bump
+	// only proposed it (BUMP_MODE=pr without a merge), and PullRequest and
+	// ProposalURL its pull request, when the host opened one: nothing is
+	// deployed until it is merged.
+	ProposalBranch string `json:"proposalBranch,omitempty"`
+	PullRequest    int    `json:"pullRequest,omitempty"`
+	ProposalURL    string `json:"proposalURL,omitempty"`
 	// Total is the run's wall time; Live the time from the run's start until
 	// verify first saw Commit live (zero when it did not).
 	Total time.Duration `json:"-"`

@@ -119,11 +119,19 @@ func (e Env) report(s config.Settings, sum pipeline.Summary, runErr error) error
 		return runErr // refused before it started: the error says why
 	}
 	fmt.Fprint(e.Stdout, sum.Text())
-	// A second identical run: git deployed the image already.
-	if sum.Unchanged && runErr == nil {
+	switch {
+	case runErr != nil:
+	case sum.Unchanged:
+		// A second identical run: git deployed the image already.
 		fmt.Fprintf(e.Stdout, "nothing changed: %s deployed %s (%s) already\n", sum.Environment, short(sum.Commit), sum.Image)
-	}
-	if sum.Replaced != "" && runErr == nil {
+	case sum.ProposalBranch != "":
+		// Only proposed: the branch still deploys what it did.
+		what := "branch " + sum.ProposalBranch + " (open a pull request from it on the host)"
+		if sum.PullRequest != 0 {
+			what = fmt.Sprintf("pull request #%d, %s", sum.PullRequest, sum.ProposalURL)
+		}
+		fmt.Fprintf(e.Stdout, "proposed, not deployed: %s would deploy %s (%s) to %s; nothing changes there until it is merged\n", what, short(sum.Commit), sum.Image, sum.Environment)
+	case sum.Replaced != "":
 		if sum.ReplacedCommit != "" {
 			fmt.Fprintf(e.Stdout, "replaced: %s (%s)\n", short(sum.ReplacedCommit), sum.Replaced)
 		} else {
