@@ -61,7 +61,7 @@ func Doctor(ctx context.Context) error { return targets.Doctor(ctx, here()) }
 // CI is the job for every push: the gate, and on the deploy branch the services the commit changes built, bumped, rolled out, verified.
 func CI(ctx context.Context) error { return targets.CI(ctx, here()) }
 
-// Integration runs the integration tests: a real distribution registry with auth, and the image under podman.
+// Integration runs the integration tests: a real distribution registry with auth, the image under podman, and a real Gitea.
 func Integration(ctx context.Context) error { return targets.Integration(ctx, here()) }
 
 // Bench times `go tool mage ci` after a one-line change against its floor, and publish, bump, verify and the service.

@@ -497,7 +497,7 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 			}
 		case errors.Is(err, errConflict) && attempt < opts.MaxAttempts:
 			d := backoff(attempt)
-			log.Info("file changed concurrently, retrying", "attempt", attempt, "wait", d)
+			log.Info("file changed concurrently, retrying", "attempt", attempt, "wait", d, "reason", err)
 			if serr := sleep(ctx, d); serr != nil {
 				return res, fmt.Errorf("%w; gave up: %v", err, serr)
 			}

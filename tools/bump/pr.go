@@ -2,6 +2,7 @@ package bump
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -137,15 +138,9 @@ func (g *githubBackend) propose(ctx context.Context, opts Options, p proposal) (
 		if err := g.freshBranch(ctx, p.branch); err != nil {
 			return res, err
 		}
-		if _, _, err := g.writeTo(ctx, p.branch, p.content, p.base, p.message); err != nil {
-			return res, err
-		}
-		title, _, _ := strings.Cut(p.message, "\n")
-		pr, _, err := g.client.PullRequests.Create(ctx, g.owner, g.repo, &github.NewPullRequest{
-			Title: github.String(title), Head: github.String(p.branch), Base: github.String(g.branch), Body: github.String(p.body),
-		})
+		pr, err := g.open(ctx, p)
 		if err != nil {
-			return res, g.explainPR("open a pull request from "+p.branch, err)
+			return res, g.abandon(ctx, p.branch, err)
 		}
 		res.PR, res.PRURL = pr.GetNumber(), pr.GetHTMLURL()
 	}
@@ -159,6 +154,47 @@ func (g *githubBackend) propose(ctx context.Context, opts Options, p proposal) (
 		return res, nil
 	}
 	return g.mergeWhenReady(ctx, opts, p, res)
+}
+
+// open writes the change on the bump's fresh branch and opens its pull
+// request.
+func (g *githubBackend) open(ctx context.Context, p proposal) (*github.PullRequest, error) {
+	if _, _, err := g.writeTo(ctx, p.branch, p.content, p.base, p.message); err != nil {
+		return nil, err
+	}
+	title, _, _ := strings.Cut(p.message, "\n")
+	pr, _, err := g.client.PullRequests.Create(ctx, g.owner, g.repo, &github.NewPullRequest{
+		Title: github.String(title), Head: github.String(p.branch), Base: github.String(g.branch), Body: github.String(p.body),
+	})
+	if err != nil {
+		return nil, g.explainPR("open a pull request from "+p.branch, err)
+	}
+	return pr, nil
+}
+
+// cleanupTimeout bounds the calls that undo a failed or interrupted
+// proposal. Mage gives a target five seconds after Ctrl-C.
+const cleanupTimeout = 4 * time.Second
+
+// abandon deletes the branch a proposal created when it failed, or was
+// interrupted, before its pull request was opened, so that no stray branch
+// is left, and returns cause with what, if anything, is left. The caller's
+// context may be what ended: the cleanup runs on a short one of its own.
+func (g *githubBackend) abandon(ctx context.Context, branch string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	// The pull request may have been opened with its answer lost.
+	if open, err := g.openBumps(ctx, branch); err == nil {
+		for _, pr := range open {
+			if pr.head == branch {
+				return fmt.Errorf("%w; pull request #%d (%s) from %s was opened nonetheless and is left open, unmerged: close it on the host, or run the bump again to reuse it", cause, pr.number, pr.url, branch)
+			}
+		}
+	}
+	if err := g.deleteBranch(ctx, branch); err != nil {
+		return fmt.Errorf("%w; branch %s, created for the pull request, is left: delete it on the host (%v)", cause, branch, err)
+	}
+	return fmt.Errorf("%w; branch %s, created for the pull request, was deleted again", cause, branch)
 }
 
 // openBumps lists the open pull requests into the branch whose head is a
@@ -295,10 +331,14 @@ func (g *githubBackend) supersede(ctx context.Context, old pull, by int) error {
 var mergePoll = 5 * time.Second
 
 // mergeWhenReady merges the pull request once the host lets it (its
-// required checks passed), squashing it into one commit with the bump's
-// message, or, on Gitea, schedules the merge for when the checks pass. It
-// stands down, closing the pull request, if the branch meanwhile deploys a
-// newer commit: the ordering guard applies to what the merge would deploy.
+// required checks passed, its reviews given), squashing it into one commit
+// with the bump's message. It asks for a merge now, every mergePoll, and
+// never has the host schedule one for later: a merge the host made on its
+// own after the bump gave up (timed out, interrupted) would deploy with
+// nobody verifying it. Gitea's scheduled merge also waits for a check
+// event that, without required checks, never comes. Before each try the
+// ordering guard applies to what the branch deploys now: if that is newer,
+// the bump closes its pull request and stands down.
 func (g *githubBackend) mergeWhenReady(ctx context.Context, opts Options, p proposal, res Result) (Result, error) {
 	gitea, err := g.gitea(ctx)
 	if err != nil {
@@ -310,91 +350,107 @@ func (g *githubBackend) mergeWhenReady(ctx context.Context, opts Options, p prop
 	}
 	deadline := time.Now().Add(timeout)
 	title, body, _ := strings.Cut(p.message, "\n")
-	scheduled := false
+	left := fmt.Sprintf("pull request #%d (%s) stays open and unmerged, and nothing is scheduled to merge it", res.PR, res.PRURL)
 	for {
 		commit, err := g.sourceCommitAt(ctx, g.branch, opts.Container)
 		if err != nil {
-			return res, err
+			return res, g.interrupted(err, left)
 		}
 		if newer, err := p.newer(ctx, commit); err != nil {
 			return res, err
 		} else if newer {
 			if _, _, err := g.client.PullRequests.Edit(ctx, g.owner, g.repo, res.PR, &github.PullRequest{State: github.String("closed")}); err != nil {
-				return res, g.explainPR(fmt.Sprintf("close pull request #%d", res.PR), err)
+				return res, g.interrupted(g.explainPR(fmt.Sprintf("close pull request #%d", res.PR), err), left)
 			}
 			res.Outcome, res.PreviousCommit = NewerDeployed, commit
 			return res, nil
 		}
 		pr, _, err := g.client.PullRequests.Get(ctx, g.owner, g.repo, res.PR)
 		if err != nil {
-			return res, g.explainPR(fmt.Sprintf("read pull request #%d", res.PR), err)
+			return res, g.interrupted(g.explainPR(fmt.Sprintf("read pull request #%d", res.PR), err), left)
 		}
 		if pr.GetMerged() {
 			res.Outcome, res.Commit = Merged, pr.GetMergeCommitSHA()
 			return res, nil
 		}
-		if !scheduled {
-			merged, later, err := g.merge(ctx, gitea, res.PR, pr.GetHead().GetSHA(), title, strings.TrimSpace(body))
-			switch {
-			case err != nil:
-				return res, err
-			case merged != "":
+		var why string
+		switch {
+		case pr.GetState() != "open":
+			return res, fmt.Errorf("pull request #%d (%s) was closed before it merged: nothing was deployed; run the bump again to propose it anew", res.PR, res.PRURL)
+		case gitea && !pr.GetMergeable():
+			// Gitea has no mergeable_state; its mergeable is false while it
+			// tests the pull request for conflicts, and when it has some.
+			why = "the host does not find it mergeable (conflicts, or its test for them is not done)"
+		default:
+			var merged string
+			merged, why, err = g.merge(ctx, gitea, res.PR, pr.GetHead().GetSHA(), title, strings.TrimSpace(body))
+			if err != nil {
+				return res, g.interrupted(err, left)
+			}
+			if merged != "" {
 				res.Outcome, res.Commit = Merged, merged
 				return res, nil
-			case later:
-				// Gitea merges it itself once the checks pass: watch for it.
-				scheduled = gitea
 			}
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("pull request #%d (%s) is still not merged after %s: it waits for the branch's required checks or reviews; merge it on the host, and verify after (go tool mage verify), or raise BUMP_MERGE_TIMEOUT",
-				res.PR, res.PRURL, timeout)
+			return res, fmt.Errorf("pull request #%d (%s) is still not merged after %s (last answer: %s): it waits for the branch's required checks or reviews; it stays open and unmerged, and nothing is scheduled to merge it: merge it on the host and verify after (go tool mage verify), close it, or raise BUMP_MERGE_TIMEOUT",
+				res.PR, res.PRURL, timeout, why)
 		}
-		opts.Logger.Info("waiting for the pull request to become mergeable", "pr", res.PR, "state", pr.GetMergeableState())
+		opts.Logger.Info("waiting for the pull request to become mergeable", "pr", res.PR, "why", why)
 		if err := sleep(ctx, mergePoll); err != nil {
-			return res, fmt.Errorf("wait for pull request #%d to merge: %w", res.PR, err)
+			return res, fmt.Errorf("interrupted while waiting for pull request #%d to merge (%w): %s; merge or close it on the host", res.PR, err, left)
 		}
 	}
 }
 
-// merge asks the host to merge the pull request at head. It returns the
-// merge commit when merged now, later when the host is not ready (checks
-// pending) or, on Gitea, scheduled the merge for when it is.
-func (g *githubBackend) merge(ctx context.Context, gitea bool, number int, head, title, body string) (merged string, later bool, err error) {
+// interrupted adds to an error of an interrupted request what the bump
+// leaves behind.
+func (g *githubBackend) interrupted(err error, left string) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %s; merge or close it on the host", err, left)
+	}
+	return err
+}
+
+// merge asks the host to merge the pull request at head, now. It returns
+// the merge commit when merged, or why the host will not merge it yet
+// (checks pending, reviews missing, the head moved), which is worth
+// another try.
+func (g *githubBackend) merge(ctx context.Context, gitea bool, number int, head, title, body string) (merged, notYet string, err error) {
 	if gitea {
 		req, err := g.client.NewRequest(http.MethodPost, fmt.Sprintf("repos/%s/%s/pulls/%d/merge", g.owner, g.repo, number), map[string]any{
 			"Do": "squash", "MergeTitleField": title, "MergeMessageField": body, "head_commit_id": head,
-			"merge_when_checks_succeed": true, "delete_branch_after_merge": true,
+			"delete_branch_after_merge": true,
 		})
 		if err != nil {
-			return "", false, err
+			return "", "", err
 		}
-		resp, err := g.client.Do(ctx, req, nil)
-		switch {
-		case err == nil && resp.StatusCode == http.StatusCreated:
-			return "", true, nil // scheduled
+		_, err = g.client.Do(ctx, req, nil)
+		switch status := forge.Status(err); {
 		case err == nil:
 			pr, _, err := g.client.PullRequests.Get(ctx, g.owner, g.repo, number)
 			if err != nil {
-				return "", false, g.explainPR(fmt.Sprintf("read pull request #%d", number), err)
+				return "", "", g.explainPR(fmt.Sprintf("read pull request #%d", number), err)
 			}
-			return pr.GetMergeCommitSHA(), false, nil
-		case forge.Status(err) == http.StatusMethodNotAllowed:
-			return "", true, nil
+			return pr.GetMergeCommitSHA(), "", nil
+		case status == http.StatusMethodNotAllowed, status == http.StatusConflict:
+			// 405: not ready (checks, reviews, Gitea still testing it); 409:
+			// the head or the base moved under the merge.
+			return "", fmt.Sprintf("%d %s", status, forge.Explain(err, g.who).Message), nil
 		}
-		return "", false, g.explainPR(fmt.Sprintf("merge pull request #%d", number), err)
+		return "", "", g.explainPR(fmt.Sprintf("merge pull request #%d", number), err)
 	}
 	res, _, err := g.client.PullRequests.Merge(ctx, g.owner, g.repo, number, body, &github.PullRequestOptions{
 		CommitTitle: title, MergeMethod: "squash", SHA: head,
 	})
 	switch status := forge.Status(err); {
 	case err == nil:
-		return res.GetSHA(), false, nil
+		return res.GetSHA(), "", nil
 	case status == http.StatusMethodNotAllowed, status == http.StatusConflict:
 		// Not mergeable yet (checks pending), or the head moved: try again.
-		return "", true, nil
+		return "", fmt.Sprintf("%d %s", status, forge.Explain(err, g.who).Message), nil
 	}
-	return "", false, g.explainPR(fmt.Sprintf("merge pull request #%d", number), err)
+	return "", "", g.explainPR(fmt.Sprintf("merge pull request #%d", number), err)
 }
 
 // explainPR explains an error of a pull-request call.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -141,18 +143,161 @@ func TestPRMode(t *testing.T) {
 	}
 }
 
-// TestPRModeMergeTimeout guards a branch whose checks never pass: the bump
-// ends with the pull request's address and what it waits for.
-func TestPRModeMergeTimeout(t *testing.T) {
-	f := newGHFixture(t, 1)
-	f.srv.Protect(gitopsRepo, "main")
-	f.srv.RequireChecks(gitopsRepo, "main")
-	o := f.options(0)
-	o.Mode, o.Merge, o.MergeTimeout = ModePR, true, 100*time.Millisecond
-	res, err := Image(context.Background(), o)
-	if err == nil || !strings.Contains(err.Error(), "still not merged") || !strings.Contains(err.Error(), res.PRURL) || res.PR == 0 {
-		t.Errorf("Image() = %+v, %v; want the open pull request named with what it waits for", res, err)
+// TestPRModeMerge guards BUMP_MERGE=1 on a branch that requires no checks:
+// the pull request merges at once on GitHub, and on Gitea as soon as Gitea
+// has tested it for conflicts (it answers "Please try again later" until
+// then), without a merge scheduled on the host.
+func TestPRModeMerge(t *testing.T) {
+	for _, fl := range flavors {
+		t.Run(fl.name, func(t *testing.T) {
+			f := newGHFixture(t, 1, fl.opts...)
+			f.srv.Protect(gitopsRepo, "main")
+			o := f.options(0)
+			o.Mode, o.Merge, o.MergeTimeout = ModePR, true, time.Minute
+			res, err := Image(context.Background(), o)
+			if err != nil || res.Outcome != Merged {
+				t.Fatalf("Image(merge) = %+v, %v; want merged", res, err)
+			}
+			if cur := readBack(t, f.file(t)); cur.SourceCommit != f.commits[0] {
+				t.Errorf("after the merge main deploys %s, want %s", cur.SourceCommit, f.commits[0])
+			}
+			if p := f.srv.Pulls(gitopsRepo); len(p) != 1 || !p[0].Merged || p[0].AutoMerge {
+				t.Errorf("pull requests = %+v, want one merged by the bump, none scheduled", p)
+			}
+		})
 	}
+}
+
+// TestPRModeMergeTimeout guards a branch whose checks never pass: the bump
+// ends with the pull request's address and what it waits for, and leaves
+// no merge scheduled that would deploy it later with nobody verifying it.
+func TestPRModeMergeTimeout(t *testing.T) {
+	for _, fl := range flavors {
+		t.Run(fl.name, func(t *testing.T) {
+			f := newGHFixture(t, 1, fl.opts...)
+			f.srv.Protect(gitopsRepo, "main")
+			f.srv.RequireChecks(gitopsRepo, "main")
+			o := f.options(0)
+			o.Mode, o.Merge, o.MergeTimeout = ModePR, true, 200*time.Millisecond
+			res, err := Image(context.Background(), o)
+			if err == nil || res.PR == 0 {
+				t.Fatalf("Image() = %+v, %v; want the open pull request named", res, err)
+			}
+			for _, w := range []string{"still not merged", res.PRURL, "nothing is scheduled to merge it", "BUMP_MERGE_TIMEOUT"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Image() error = %q, want it to say %q", err, w)
+				}
+			}
+			leftUnmerged(t, f, res.PR)
+		})
+	}
+}
+
+// leftUnmerged checks that pull request n is open with no merge scheduled,
+// and that passing its checks does not merge it.
+func leftUnmerged(t *testing.T, f *ghFixture, n int) {
+	t.Helper()
+	f.srv.PassChecks(gitopsRepo, n)
+	time.Sleep(50 * time.Millisecond)
+	for _, p := range f.srv.Pulls(gitopsRepo) {
+		if p.Number == n && (p.State != "open" || p.Merged || p.AutoMerge) {
+			t.Errorf("pull request #%d = %+v, want it open and unmerged, with no merge scheduled", n, p)
+		}
+	}
+}
+
+// TestPRModeInterrupted guards Ctrl-C in PR mode: it is reported as an
+// interruption, not as a host that does not answer, and leaves neither a
+// merge scheduled nor a branch without a pull request; what it does leave
+// is named.
+func TestPRModeInterrupted(t *testing.T) {
+	isPut := func(r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/contents/")
+	}
+	isOpen := func(r *http.Request) bool {
+		return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/pulls")
+	}
+	isRead := func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/pulls/")
+	}
+	tests := []struct {
+		name string
+		// at says which request the interruption comes with; after, that
+		// it comes once the host has answered, whose answer is lost.
+		at    func(*http.Request) bool
+		after bool
+		merge bool
+		// left says what the error names as left behind.
+		left string
+		// branch says whether the bump's branch remains, and pull whether
+		// a pull request does.
+		branch, pull bool
+	}{
+		{"while writing the branch", isPut, false, false, "was deleted again", false, false},
+		{"before the pull request is opened", isOpen, false, false, "was deleted again", false, false},
+		{"as the pull request is opened", isOpen, true, false, "was opened nonetheless and is left open, unmerged", true, true},
+		{"while waiting for the merge", isRead, false, true, "stays open and unmerged, and nothing is scheduled to merge it", true, true},
+	}
+	for _, fl := range flavors {
+		for _, tt := range tests {
+			t.Run(fl.name+" "+tt.name, func(t *testing.T) {
+				f := newGHFixture(t, 1, fl.opts...)
+				f.srv.Protect(gitopsRepo, "main")
+				f.srv.RequireChecks(gitopsRepo, "main")
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				o := f.options(0)
+				o.Mode, o.Merge, o.MergeTimeout = ModePR, tt.merge, time.Minute
+				o.HTTPClient = &http.Client{Transport: &interrupter{next: http.DefaultTransport, at: tt.at, after: tt.after, cancel: cancel}}
+				res, err := Image(ctx, o)
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Image() = %+v, %v; want it interrupted", res, err)
+				}
+				if !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), tt.left) || strings.Contains(err.Error(), "GITHUB_API_URL") {
+					t.Errorf("Image() error = %q, want it to say it was interrupted and %q", err, tt.left)
+				}
+				branch := "bump/platform-demo-" + f.commits[0][:7]
+				if _, ok := f.srv.File(gitopsRepo, branch, DefaultPath); ok != tt.branch {
+					t.Errorf("branch %s left: %v, want %v", branch, ok, tt.branch)
+				}
+				pulls := f.srv.Pulls(gitopsRepo)
+				if (len(pulls) == 1) != tt.pull || len(pulls) > 1 {
+					t.Fatalf("pull requests = %+v, want one: %v", pulls, tt.pull)
+				}
+				if tt.pull {
+					leftUnmerged(t, f, pulls[0].Number)
+				}
+			})
+		}
+	}
+}
+
+// interrupter cancels a context, as Ctrl-C does, at the first request at
+// matches: before it is sent, or after with its answer lost.
+type interrupter struct {
+	next   http.RoundTripper
+	at     func(*http.Request) bool
+	after  bool
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (i *interrupter) RoundTrip(r *http.Request) (*http.Response, error) {
+	fire := false
+	if i.at(r) {
+		i.once.Do(func() { fire = true })
+	}
+	if fire && !i.after {
+		i.cancel()
+		return nil, context.Canceled
+	}
+	resp, err := i.next.RoundTrip(r)
+	if fire && err == nil {
+		resp.Body.Close()
+		i.cancel()
+		return nil, context.Canceled
+	}
+	return resp, err
 }
 
 var (

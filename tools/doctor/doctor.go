@@ -37,6 +37,7 @@ const (
 	CheckArgo     = "Argo CD"
 	CheckState    = "state directory"
 	CheckGit      = "git"
+	CheckRuntime  = "LOCAL_RUNTIME"
 )
 
 // Preflight lists the checks `mage ci` runs before it builds anything: those
@@ -67,6 +68,9 @@ type Options struct {
 	// Keychain finds registry credentials when REGISTRY_USERNAME is not
 	// set. Nil means authn.DefaultKeychain (the Docker config).
 	Keychain authn.Keychain
+	// PodmanHelperDirs are where podman's helper programs are looked for
+	// with LOCAL_RUNTIME=podman; nil means podman.HelperDirs.
+	PodmanHelperDirs []string
 }
 
 // Status is the outcome of one check.
@@ -207,6 +211,7 @@ func Run(ctx context.Context, opts Options) Report {
 		{[]string{CheckArgo}, d.argo},
 		{[]string{CheckState}, d.stateDir},
 		{[]string{CheckGit}, d.git},
+		{[]string{CheckRuntime}, d.runtime},
 	}
 	wanted := func(name string) bool { return len(opts.Only) == 0 || slices.Contains(opts.Only, name) }
 	results := make([][]Row, len(checks))

@@ -231,3 +231,31 @@ func TestGit(t *testing.T) {
 	r := run(t, doctor.Options{Settings: load(t, map[string]string{})}, doctor.CheckGit)
 	want(t, r, doctor.CheckGit, doctor.OK, []string{"git version"}, nil)
 }
+
+// TestRuntime guards LOCAL_RUNTIME=podman on a machine where podman was
+// installed without its recommended packages: the row names the package
+// that is missing, catatonit, before a `kube play` fails on it.
+func TestRuntime(t *testing.T) {
+	bin, helpers := t.TempDir(), t.TempDir()
+	for _, p := range []string{"podman", "runc"} {
+		if err := os.WriteFile(filepath.Join(bin, p), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	podmanEnv := map[string]string{"LOCAL_RUNTIME": "podman"}
+
+	r := run(t, doctor.Options{Settings: load(t, podmanEnv), PodmanHelperDirs: []string{helpers}}, doctor.CheckRuntime)
+	want(t, r, doctor.CheckRuntime, doctor.Fail, []string{"catatonit not found in " + helpers + " or PATH"}, []string{"apt-get install catatonit"})
+
+	if err := os.WriteFile(filepath.Join(helpers, "catatonit"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, doctor.Options{Settings: load(t, podmanEnv), PodmanHelperDirs: []string{helpers}}, doctor.CheckRuntime)
+	want(t, r, doctor.CheckRuntime, doctor.OK, []string{"catatonit: " + filepath.Join(helpers, "catatonit")}, nil)
+
+	r = run(t, doctor.Options{Settings: load(t, map[string]string{}), PodmanHelperDirs: []string{helpers}}, doctor.CheckRuntime)
+	if len(r.Rows) != 0 {
+		t.Errorf("the default runtime has rows %+v, want none: a host process needs no program", r.Rows)
+	}
+}

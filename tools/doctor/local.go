@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/andrelair-platform/platform-demo/tools/local/podman"
 )
 
 // stateDir checks that the local loop can keep its state: the embedded
@@ -72,5 +74,34 @@ func (d *doctor) git(ctx context.Context) []Row {
 		return []Row{row}
 	}
 	row.Found = strings.TrimSpace(string(out))
+	return []Row{row}
+}
+
+// runtime checks, with LOCAL_RUNTIME=podman, the programs the local rollout
+// runs the pod with: podman, runc, and catatonit, which a podman installed
+// without its recommended packages lacks. The default runtime, a host
+// process, needs nothing and has no row.
+func (d *doctor) runtime(context.Context) []Row {
+	if d.s.LocalRuntime != "podman" {
+		return nil
+	}
+	row := Row{Check: CheckRuntime}
+	p, err := podman.Find("", d.opts.PodmanHelperDirs)
+	if err == nil {
+		row.Found = fmt.Sprintf("podman: %s, runc: %s, catatonit: %s", p.Podman, p.Runc, p.Catatonit)
+		return []Row{row}
+	}
+	var found, pkgs []string
+	for _, e := range unjoin(err) {
+		var m *podman.MissingError
+		if !errors.As(e, &m) {
+			found = append(found, e.Error())
+			continue
+		}
+		found = append(found, fmt.Sprintf("%s not found in %s (%s)", m.Program, m.Where, m.Why))
+		pkgs = append(pkgs, m.Package)
+	}
+	row.Status, row.Found = Fail, "podman: "+strings.Join(found, "; ")
+	row.Fix = "apt-get install " + strings.Join(pkgs, " ") + " (.ci/run installs them), or set LOCAL_RUNTIME=process"
 	return []Row{row}
 }

@@ -46,14 +46,24 @@ type Problem struct {
 	Fix string
 	// RetryAfter is set for rate limits: how long to wait.
 	RetryAfter time.Duration
-	// Conflict reports a write with a stale blob sha: the file changed
-	// since it was read, and the write may be retried.
+	// Conflict reports a write that lost a race: the file changed since
+	// it was read (a stale blob sha), or the branch moved while the host
+	// committed (a lost lock on the branch ref). Read again and retry.
 	Conflict bool
 	// Refused reports a write the host refused for a reason other than
 	// credentials (409, 422, or 403 from a host that uses it so): on a
 	// protected branch, the caller can tell by asking the branch.
 	Refused bool
+	// Interrupted reports a request whose context was cancelled (Ctrl-C,
+	// SIGTERM) before the host answered: nothing is wrong with the host.
+	Interrupted bool
+	// Err is the failure of a request the host did not answer, if any.
+	Err error
 }
+
+// Unwrap returns the failure of a request the host did not answer, so that
+// errors.Is(err, context.Canceled) holds for an interrupted one.
+func (p Problem) Unwrap() error { return p.Err }
 
 // Error reads as the cause and the fix.
 func (p Problem) Error() string {
@@ -82,9 +92,13 @@ func Explain(err error, c Context) Problem {
 			Cause: "GitHub secondary rate limit: " + abuse.Message, Fix: "wait a few minutes, and keep bumps from running in parallel"}
 	}
 	var er *github.ErrorResponse
-	if !errors.As(err, &er) || er.Response == nil {
+	switch {
+	case errors.As(err, &er) && er.Response != nil:
+	case errors.Is(err, context.Canceled):
+		return Problem{Cause: "interrupted before the host answered", Interrupted: true, Err: err}
+	default:
 		return Problem{Cause: "no answer from the API at " + Display(c.API) + ": " + Cause(err),
-			Fix: "check GITHUB_API_URL and that this machine can reach it"}
+			Fix: "check GITHUB_API_URL and that this machine can reach it", Err: err}
 	}
 	p := Problem{Status: er.Response.StatusCode, Message: er.Message}
 	lower := strings.ToLower(er.Message)
@@ -99,6 +113,11 @@ func Explain(err error, c Context) Problem {
 		status == http.StatusUnprocessableEntity && strings.Contains(lower, "does not match"):
 		p.Conflict = true
 		p.Cause = fmt.Sprintf("the file changed since it was read (%d %s)", status, er.Message)
+	case LostRace(er.Message):
+		// Read by content, not status: Gitea answers a lost ref lock with
+		// the 403 it also gives a protected branch, GitHub with 409.
+		p.Conflict = true
+		p.Cause = fmt.Sprintf("the branch moved while the host wrote the commit (%d %s)", status, er.Message)
 	case status == http.StatusUnauthorized:
 		p.Cause = fmt.Sprintf("the host rejected the token (401 %s)", er.Message)
 		p.Fix = c.fix401(er.Message)
@@ -121,6 +140,26 @@ func Explain(err error, c Context) Problem {
 		p.Fix = "check GITHUB_API_URL and the host's status page"
 	}
 	return p
+}
+
+// raceWords are in the messages hosts give a write whose commit lost the
+// race for the branch ref to another write: git's own "cannot lock ref
+// 'refs/heads/main': is at <sha> but expected <sha>" (Gitea and Forgejo,
+// 403), GitHub's "is at <sha> but expected <sha>" and, from older GitHub
+// Enterprise, "refs/heads/main expected to be at <sha>" (409).
+var raceWords = []string{"cannot lock ref", "but expected", "expected to be at"}
+
+// LostRace reports whether a host's message says a write lost the race for
+// the branch ref: nothing is wrong with the request, and the same write,
+// made again on the branch's new head, succeeds.
+func LostRace(message string) bool {
+	lower := strings.ToLower(message)
+	for _, w := range raceWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // ProtectedBranch is the problem of a direct write to a protected branch.
@@ -157,12 +196,14 @@ func (c Context) fix401(message string) string {
 	case c.Token == "":
 		return "no token was sent: set GITOPS_TOKEN, or GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY (docs/runbook.md, step 2)"
 	case len(c.Token) < MinTokenLen:
-		return fmt.Sprintf("%s is not a GitHub token. %s", Describe(c.Token), c.setFix())
+		return fmt.Sprintf("%s is too short to be an access token. %s", Describe(c.Token), c.setFix())
 	case kind == FineGrainedPAT:
 		return fmt.Sprintf("%s; GitHub answers 401 for fine-grained tokens that are expired, revoked, or blocked (or not yet approved) by the organization's policy, with no pending approval shown anywhere: "+
 			"ask an org owner to approve it, or use a GitHub App (GITOPS_APP_ID) or a classic PAT with the repo scope (docs/runbook.md, step 2)", Describe(c.Token))
 	case kind == InstallationToken:
 		return fmt.Sprintf("%s; installation tokens expire after an hour: mint a new one in the job (actions/create-github-app-token), or let the bump mint it from GITOPS_APP_ID and GITOPS_APP_PRIVATE_KEY", Describe(c.Token))
+	case kind == HexToken:
+		return fmt.Sprintf("%s; it is wrong, expired, revoked or mistyped: create a new one (Gitea and Forgejo: Settings → Applications, with the write:repository scope; GitHub: a GitHub App, or a classic PAT with the repo scope; docs/runbook.md, step 2). %s", Describe(c.Token), c.setFix())
 	}
 	return fmt.Sprintf("%s; it is wrong, expired, revoked or mistyped: create a new one (a GitHub App, or a classic PAT with the repo scope; docs/runbook.md, step 2). %s", Describe(c.Token), c.setFix())
 }

@@ -2,11 +2,14 @@ package forge
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v62/github"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 )
@@ -27,13 +30,16 @@ func TestKindOf(t *testing.T) {
 		{"ghs_SENTINEL1234567890abcdefghijklmnopqr", InstallationToken},
 		{"ghu_SENTINEL1234567890abcdefghijklmnopqr", AppUserToken},
 		{"gho_SENTINEL1234567890abcdefghijklmnopqr", OAuthToken},
-		{"0123456789abcdef0123456789abcdef01234567", ClassicPAT},
+		{"0123456789abcdef0123456789abcdef01234567", HexToken},
 		{"not-a-token-of-any-known-shape-at-all", UnknownToken},
 	}
 	for _, tt := range tests {
 		if got := KindOf(tt.token); got != tt.want {
 			t.Errorf("KindOf(%.8s…) = %v, want %v", tt.token, got, tt.want)
 		}
+	}
+	if s := HexToken.String(); strings.Contains(s, "classic personal access token") || !strings.Contains(s, "Gitea") {
+		t.Errorf("HexToken = %q: Gitea's and Forgejo's tokens look so, and are no classic personal access token", s)
 	}
 	if !InstallationToken.NoUser() || ClassicPAT.NoUser() {
 		t.Error("NoUser: only installation tokens have no user behind them")
@@ -159,6 +165,21 @@ func TestExplain(t *testing.T) {
 			t.Errorf("Explain(rate limited) = %+v, want a wait and the reset time", p)
 		}
 	})
+	// Ctrl-C is not a host that does not answer: the advice to check
+	// GITHUB_API_URL would send the user looking for a fault there is not.
+	t.Run("interrupted", func(t *testing.T) {
+		c, err := NewClient(gh.URL, classic, gh.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		_, _, err = c.Repositories.Get(cancelled, "acme", "gitops")
+		p := Explain(err, who(classic))
+		if !p.Interrupted || p.Cause != "interrupted before the host answered" || p.Fix != "" || !errors.Is(p, context.Canceled) {
+			t.Errorf("Explain(cancelled) = %+v, want interrupted, no fix, and context.Canceled inside", p)
+		}
+	})
 	t.Run("unreachable", func(t *testing.T) {
 		closed := httptest.NewServer(http.NotFoundHandler())
 		closed.Close()
@@ -183,5 +204,53 @@ func TestSaysProtected(t *testing.T) {
 		if got := (Problem{Message: msg}).SaysProtected(); got != want {
 			t.Errorf("SaysProtected(%q) = %v, want %v", msg, got, want)
 		}
+	}
+}
+
+// TestExplainWrites pins what the answers hosts give a Contents API write
+// mean, by their own message texts: a lost race is retried on every host,
+// whatever its status, and a protected branch is never taken for one.
+func TestExplainWrites(t *testing.T) {
+	const at, expected = "5c0f1d3e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d", "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+	answer := func(status int, msg string) error {
+		return &github.ErrorResponse{Response: &http.Response{StatusCode: status, Header: http.Header{}}, Message: msg}
+	}
+	tests := []struct {
+		name     string
+		status   int
+		message  string
+		conflict bool
+		refused  bool
+		cause    string
+	}{
+		// Gitea 1.26, seen on this machine: concurrent PUTs to one branch.
+		{"Gitea lost ref lock", 403, "cannot lock ref 'refs/heads/main': is at " + at + " but expected " + expected, true, false, "the branch moved"},
+		// Gitea 1.26, seen: a PUT with a blob sha the file no longer has.
+		{"Gitea stale sha", 422, "sha does not match [given: " + expected + ", expected: " + at + "]", true, false, "the file changed"},
+		// Gitea 1.26, seen: a PUT to a branch protected against pushes.
+		{"Gitea protected branch", 403, "user cannot commit to repo [user: platform-bot]", false, true, "access refused"},
+		// GitHub (PyGithub#1787, octokit.net#2365): concurrent PUTs.
+		{"GitHub lost ref race", 409, "is at " + at + " but expected " + expected, true, false, "the branch moved"},
+		// GitHub Enterprise, older (jcabi-github#665).
+		{"GitHub Enterprise ref race", 409, "refs/heads/master expected to be at " + expected, true, false, "the branch moved"},
+		// GitHub's documented stale-sha answer.
+		{"GitHub stale sha", 409, "manifests/a.yaml does not match " + expected, true, false, "the file changed"},
+		{"GitHub protected branch", 409, "Could not update file: Changes must be made through a pull request.", false, true, "the write was refused"},
+		{"GitHub fine-grained token without write", 403, "Resource not accessible by personal access token", false, true, "access refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Explain(answer(tt.status, tt.message), Context{Token: classic, Repo: gitops})
+			if p.Conflict != tt.conflict || p.Refused != tt.refused || !strings.HasPrefix(p.Cause, tt.cause) {
+				t.Errorf("Explain(%d %q) = conflict %v refused %v cause %q; want conflict %v refused %v cause %q…",
+					tt.status, tt.message, p.Conflict, p.Refused, p.Cause, tt.conflict, tt.refused, tt.cause)
+			}
+			if p.Conflict && (p.Fix != "" || p.SaysProtected()) {
+				t.Errorf("Explain(%d %q) = fix %q, protected %v; a lost race needs no fix, only a retry", tt.status, tt.message, p.Fix, p.SaysProtected())
+			}
+			if LostRace(tt.message) != (tt.conflict && !strings.Contains(tt.message, "does not match")) {
+				t.Errorf("LostRace(%q) = %v", tt.message, LostRace(tt.message))
+			}
+		})
 	}
 }

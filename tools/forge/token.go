@@ -25,6 +25,10 @@ const (
 	InstallationToken
 	AppUserToken
 	OAuthToken
+	// HexToken is 40 hexadecimal digits: what Gitea and Forgejo give as
+	// an access token, and what GitHub's classic tokens were before 2021.
+	// The string alone cannot say which.
+	HexToken
 )
 
 // KindOf tells what kind of token token is.
@@ -41,8 +45,7 @@ func KindOf(token string) TokenKind {
 	case strings.HasPrefix(token, "gho_"):
 		return OAuthToken
 	case len(token) == 40 && strings.Trim(token, "0123456789abcdef") == "":
-		// Classic tokens before 2021; also how Gitea's tokens look.
-		return ClassicPAT
+		return HexToken
 	}
 	return UnknownToken
 }
@@ -60,6 +63,8 @@ func (k TokenKind) String() string {
 		return "GitHub App user token"
 	case OAuthToken:
 		return "OAuth app token"
+	case HexToken:
+		return "40-hex-digit token (a Gitea or Forgejo access token, or a GitHub classic token made before 2021)"
 	}
 	return "token of no known GitHub format"
 }

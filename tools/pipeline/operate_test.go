@@ -268,33 +268,8 @@ func TestEnvironmentsProduction(t *testing.T) {
 					return strings.Split(git(t, root, "--git-dir", bare, "log", "-z", "--format=%B", "main"), "\x00")
 				}
 			}
-			reg := httptest.NewServer(pushAuth())
-			t.Cleanup(reg.Close)
-			env["KO_DOCKER_REPO"] = strings.TrimPrefix(reg.URL, "http://") + "/andrelair-platform"
-			argo := &cluster{t: t, read: read, apps: map[string]app{}}
-			w.urls = map[string]string{}
-			for name, path := range map[string]string{"staging": stagingPath, "production": productionPath} {
-				ro, err := rollout.Start(ctx, rollout.Options{Addr: "127.0.0.1:0", Dir: t.TempDir()})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { ro.Close(context.Background()) })
-				application := "platform-demo"
-				if name == "production" {
-					application = "platform-demo-production"
-				}
-				argo.apps[application] = app{path, ro}
-				w.urls[name] = ro.URL()
-			}
-			srv := httptest.NewServer(argo)
-			t.Cleanup(srv.Close)
-			env["ARGOCD_SERVER"] = srv.URL
-			env["VERIFY_URL"], env["VERIFY_URL_PRODUCTION"] = w.urls["staging"], w.urls["production"]
-			s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.settings = s
+			w = production(t, root, env, read, w.log)
+			s := w.settings
 			second, secondImage := operate(t, root, w)
 
 			st, err := ReadStatus(ctx, s, "", nil)
@@ -335,6 +310,44 @@ func TestEnvironmentsProduction(t *testing.T) {
 			}
 		})
 	}
+}
+
+// production completes env with the production path's parts, as the
+// Actions jobs reach them: a registry that requires credentials to push,
+// and Argo CD with one application per environment, whose refresh reads the
+// environment's manifest from the gitops repository (read) and rolls it out
+// on a rollout of its own. It returns the world the scenario runs in.
+func production(t *testing.T, root string, env map[string]string, read func(string) ([]byte, bool), log func() []string) world {
+	t.Helper()
+	ctx := context.Background()
+	reg := httptest.NewServer(pushAuth())
+	t.Cleanup(reg.Close)
+	env["KO_DOCKER_REPO"] = strings.TrimPrefix(reg.URL, "http://") + "/andrelair-platform"
+	argo := &cluster{t: t, read: read, apps: map[string]app{}}
+	w := world{urls: map[string]string{}, log: log}
+	for name, path := range map[string]string{"staging": stagingPath, "production": productionPath} {
+		ro, err := rollout.Start(ctx, rollout.Options{Addr: "127.0.0.1:0", Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ro.Close(context.Background()) })
+		application := "platform-demo"
+		if name == "production" {
+			application = "platform-demo-production"
+		}
+		argo.apps[application] = app{path, ro}
+		w.urls[name] = ro.URL()
+	}
+	srv := httptest.NewServer(argo)
+	t.Cleanup(srv.Close)
+	env["ARGOCD_SERVER"] = srv.URL
+	env["VERIFY_URL"], env["VERIFY_URL_PRODUCTION"] = w.urls["staging"], w.urls["production"]
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.settings = s
+	return w
 }
 
 // TestLocalRetriesFailedRollout guards `mage local` against a failure that

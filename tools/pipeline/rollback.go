@@ -124,7 +124,11 @@ func (d *Deployment) rollback(ctx context.Context, r *run, to, reason string) {
 		if err := d.p.CheckImage(ctx, target.Image); err != nil {
 			return "", err
 		}
-		detail := fmt.Sprintf("back to %s (%s), from %s", short(target.SourceCommit), target.Image, short(cur.SourceCommit))
+		from := short(cur.SourceCommit)
+		if from == "" {
+			from = cur.Image // the seed's image records no source commit
+		}
+		detail := fmt.Sprintf("back to %s (%s), from %s", short(target.SourceCommit), target.Image, from)
 		if target.Commit != "" {
 			detail += fmt.Sprintf("; deployed before by gitops %s on %s", short(target.Commit), target.Time.Format(time.DateOnly))
 		}

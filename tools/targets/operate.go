@@ -130,12 +130,21 @@ func (e Env) report(s config.Settings, sum pipeline.Summary, runErr error) error
 		}
 	}
 	for _, r := range sum.Services {
-		if r.Result != pipeline.Deployed || r.Replaced == "" {
-			continue
-		}
 		prefix := ""
 		if len(sum.Services) > 1 {
 			prefix = r.Service + " "
+		}
+		if r.Result == pipeline.Proposed && runErr == nil {
+			// Only proposed: the branch still deploys what it did.
+			what := "branch " + r.Branch + " (open a pull request from it on the host)"
+			if r.PR != 0 {
+				what = fmt.Sprintf("pull request #%d, %s", r.PR, r.PRURL)
+			}
+			fmt.Fprintf(e.Stdout, "%sproposed, not deployed: %s would deploy %s (%s) to %s; nothing changes there until it is merged\n", prefix, what, short(r.Commit), r.Image, sum.Environment)
+			continue
+		}
+		if r.Result != pipeline.Deployed || r.Replaced == "" {
+			continue
 		}
 		if r.ReplacedCommit != "" {
 			fmt.Fprintf(e.Stdout, "%sreplaced: %s (%s)\n", prefix, short(r.ReplacedCommit), r.Replaced)

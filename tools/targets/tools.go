@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -9,23 +10,34 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/bench"
 	"github.com/andrelair-platform/platform-demo/tools/gate"
+	"github.com/andrelair-platform/platform-demo/tools/local/podman"
 )
 
 // Integration runs the integration tests, the tests named Integration in
 // files built with the integration tag: a real distribution registry with
-// auth, and the image under podman. A missing program is an error, not a
-// skip: a skip would pass a gate that checked nothing.
+// auth, the image under podman, and the gitops write against a real Gitea
+// (built from its Go module once, then cached under the user's cache
+// directory). A missing program is an error, not a skip: a skip would pass
+// a gate that checked nothing.
 func Integration(ctx context.Context, e Env) error {
-	for _, prog := range []string{"docker-registry", "podman", "runc"} {
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		return errors.New("integration needs docker-registry: apt-get install docker-registry (.ci/run does)")
+	}
+	for _, prog := range []string{"git", "gcc"} {
 		if _, err := exec.LookPath(prog); err != nil {
-			return fmt.Errorf("integration needs %s: apt-get install docker-registry podman runc (.ci/run does)", prog)
+			return fmt.Errorf("integration needs %s (Gitea runs git, and its SQLite driver is built with cgo): apt-get install git gcc libc6-dev (.ci/run does)", prog)
 		}
+	}
+	if _, err := podman.Find("", nil); err != nil {
+		return fmt.Errorf("integration needs podman and what it runs with: %w (.ci/run installs them)", err)
 	}
 	patterns, err := gate.Patterns(e.Root)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "integration", "-count=1", "-run", "Integration"}, patterns...)...)
+	// A first run builds Gitea, minutes on two cores (the other packages
+	// wait for that build), longer than go test's default 10 minutes.
+	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "integration", "-count=1", "-timeout", "45m", "-run", "Integration"}, patterns...)...)
 	cmd.Dir, cmd.Env = e.Root, e.gateOptions().Env
 	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
 	return cmd.Run()

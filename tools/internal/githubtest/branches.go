@@ -53,8 +53,8 @@ func (s *Server) serveRepoMoreLocked(w http.ResponseWriter, req *http.Request, t
 	case s.gitea && len(rest) >= 2 && at(0, "git") && at(1, "refs") && m == http.MethodGet:
 		s.giteaRefsLocked(w, r, strings.Join(rest[2:], "/"))
 	case s.gitea && len(rest) >= 2 && at(0, "git") && at(1, "refs"):
-		// Gitea's git refs API is read-only.
-		writeJSON(w, http.StatusMethodNotAllowed, message(""))
+		// Gitea's git refs API is read-only, and says so with no body.
+		w.WriteHeader(http.StatusMethodNotAllowed)
 	case len(rest) == 2 && at(0, "git") && at(1, "refs") && m == http.MethodPost:
 		if allowed(w, tok, "contents", "write") {
 			s.createRefLocked(w, req, r)
@@ -91,13 +91,22 @@ func (s *Server) serveRepoMoreLocked(w http.ResponseWriter, req *http.Request, t
 		case m == http.MethodPatch && allowed(w, tok, "pull_requests", "write"):
 			s.editPullLocked(w, req, r, p)
 		}
+	case s.gitea && len(rest) == 3 && at(0, "pulls") && at(2, "merge") && m == http.MethodDelete:
+		p := r.pull(rest[1])
+		switch {
+		case p == nil:
+			s.giteaNotFound(w)
+		case allowed(w, tok, "pull_requests", "write"):
+			s.cancelAutoMergeLocked(w, p)
+		}
 	case len(rest) == 3 && at(0, "pulls") && at(2, "merge") && (m == http.MethodPut || m == http.MethodPost):
 		p := r.pull(rest[1])
 		switch {
 		case s.gitea != (m == http.MethodPost):
-			// GitHub merges with PUT, Gitea with POST.
+			// GitHub merges with PUT, Gitea with POST; Gitea answers PUT
+			// with no body.
 			if s.gitea {
-				writeJSON(w, http.StatusMethodNotAllowed, message(""))
+				w.WriteHeader(http.StatusMethodNotAllowed)
 			} else {
 				writeJSON(w, http.StatusNotFound, message("Not Found"))
 			}
@@ -109,6 +118,14 @@ func (s *Server) serveRepoMoreLocked(w http.ResponseWriter, req *http.Request, t
 		default:
 			s.mergePullLocked(w, req, r, tok, p)
 		}
+	case len(rest) == 2 && at(0, "statuses") && m == http.MethodPost:
+		if allowed(w, tok, "statuses", "write") {
+			s.createStatusLocked(w, req, r, rest[1])
+		}
+	case s.gitea && len(rest) == 1 && at(0, "branch_protections") && m == http.MethodPost:
+		s.protectLocked(w, req, r, tok)
+	case s.gitea && len(rest) == 2 && at(0, "branch_protections") && m == http.MethodDelete:
+		s.unprotectLocked(w, r, tok, rest[1])
 	case len(rest) == 3 && at(0, "issues") && at(2, "comments") && m == http.MethodPost:
 		if allowed(w, tok, "pull_requests", "write") {
 			s.commentLocked(w, req, r, tok, rest[1])
@@ -170,7 +187,7 @@ func (s *Server) refuseProtectedLocked(w http.ResponseWriter, r *repo, tok Token
 		return false
 	}
 	if s.gitea {
-		writeJSON(w, http.StatusForbidden, message(fmt.Sprintf("user cannot commit to repo [user: %s]", tok.Login)))
+		s.giteaError(w, http.StatusForbidden, fmt.Sprintf("user cannot commit to repo [user: %s]", tok.Login))
 		return true
 	}
 	writeJSON(w, http.StatusConflict, map[string]string{
@@ -199,7 +216,7 @@ func (s *Server) branchJSON(r *repo, tok Token, name string) map[string]any {
 			"protected":           r.protected[name],
 			"user_can_push":       canPush,
 			"user_can_merge":      !tok.ReadOnly,
-			"enable_status_check": r.required[name],
+			"enable_status_check": r.required[name] || len(r.contexts[name]) > 0,
 		}
 	}
 	return map[string]any{
@@ -339,10 +356,10 @@ func (s *Server) createBranchLocked(w http.ResponseWriter, req *http.Request, r 
 	var from string
 	switch {
 	case body.New == "":
-		writeJSON(w, http.StatusUnprocessableEntity, message("[BranchName]: Required"))
+		s.giteaError(w, http.StatusUnprocessableEntity, "[BranchName]: Required")
 		return
 	case r.branches[body.New] != "":
-		writeJSON(w, http.StatusConflict, message("The branch already exists."))
+		s.giteaError(w, http.StatusConflict, "The branch already exists.")
 		return
 	case body.OldRef != "":
 		c := r.resolve(body.OldRef)
@@ -369,11 +386,11 @@ func (s *Server) createBranchLocked(w http.ResponseWriter, req *http.Request, r 
 func (s *Server) deleteBranchLocked(w http.ResponseWriter, r *repo, branch string) {
 	switch {
 	case r.branches[branch] == "":
-		writeJSON(w, http.StatusNotFound, message("The branch does not exist."))
+		s.giteaNotFound(w, fmt.Sprintf("branch does not exist [name: %s]", branch))
 	case branch == r.defaultBranch:
-		writeJSON(w, http.StatusForbidden, message("can not delete default branch"))
+		s.giteaError(w, http.StatusForbidden, "can not delete default or pull request target branch")
 	case r.protected[branch]:
-		writeJSON(w, http.StatusForbidden, message("branch protected"))
+		s.giteaError(w, http.StatusForbidden, "branch protected")
 	default:
 		s.dropBranchLocked(r, branch)
 		w.WriteHeader(http.StatusNoContent)
@@ -421,3 +438,96 @@ func (s *Server) paginate(w http.ResponseWriter, req *http.Request, n int) (lo, 
 }
 
 func owner(fullName string) string { return path.Dir(fullName) }
+
+// protection is a branch protection as Gitea's API sets it.
+type protection struct {
+	RuleName            string   `json:"rule_name"`
+	BranchName          string   `json:"branch_name"`
+	EnablePush          bool     `json:"enable_push"`
+	EnableStatusCheck   bool     `json:"enable_status_check"`
+	StatusCheckContexts []string `json:"status_check_contexts"`
+	RequiredApprovals   int      `json:"required_approvals"`
+}
+
+// protectLocked is Gitea's POST /repos/{o}/{r}/branch_protections, for a
+// rule that names one branch. Only repository administrators may; here,
+// any token but a read-only one.
+func (s *Server) protectLocked(w http.ResponseWriter, req *http.Request, r *repo, tok Token) {
+	var body protection
+	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+		s.giteaError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	branch := body.RuleName
+	if branch == "" {
+		branch = body.BranchName
+	}
+	switch {
+	case tok.ReadOnly:
+		s.giteaError(w, http.StatusForbidden, "user should be an owner or a collaborator with admin write of a repository")
+		return
+	case r.protected[branch] || len(r.contexts[branch]) > 0 || r.approvals[branch] > 0:
+		s.giteaError(w, http.StatusForbidden, "Branch protection already exist")
+		return
+	}
+	if r.protected == nil {
+		r.protected, r.contexts, r.approvals = map[string]bool{}, map[string][]string{}, map[string]int{}
+	}
+	if r.contexts == nil {
+		r.contexts, r.approvals = map[string][]string{}, map[string]int{}
+	}
+	r.protected[branch] = !body.EnablePush
+	if body.EnableStatusCheck {
+		r.contexts[branch] = body.StatusCheckContexts
+	}
+	r.approvals[branch] = body.RequiredApprovals
+	body.RuleName, body.BranchName = branch, branch
+	writeJSON(w, http.StatusCreated, body)
+}
+
+// unprotectLocked is Gitea's DELETE .../branch_protections/{name}.
+func (s *Server) unprotectLocked(w http.ResponseWriter, r *repo, tok Token, branch string) {
+	if tok.ReadOnly {
+		s.giteaError(w, http.StatusForbidden, "user should be an owner or a collaborator with admin write of a repository")
+		return
+	}
+	delete(r.protected, branch)
+	delete(r.contexts, branch)
+	delete(r.approvals, branch)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// createStatusLocked is POST /repos/{o}/{r}/statuses/{sha}: a check
+// reports on a commit. A success that completes a pull request's required
+// checks lets its scheduled merge happen.
+func (s *Server) createStatusLocked(w http.ResponseWriter, req *http.Request, r *repo, sha string) {
+	var body struct {
+		State       string `json:"state"`
+		Context     string `json:"context"`
+		Description string `json:"description"`
+	}
+	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, message("Problems parsing JSON"))
+		return
+	}
+	if r.commits[sha] == nil {
+		writeJSON(w, http.StatusUnprocessableEntity, message("No commit found for SHA: "+sha))
+		return
+	}
+	if body.Context == "" {
+		body.Context = "default"
+	}
+	if r.statuses == nil {
+		r.statuses = map[string]map[string]string{}
+	}
+	if r.statuses[sha] == nil {
+		r.statuses[sha] = map[string]string{}
+	}
+	r.statuses[sha][body.Context] = body.State
+	for _, p := range r.pulls {
+		if p.state == "open" && r.branches[p.head] == sha {
+			s.autoMergeLocked(r, p)
+		}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"state": body.State, "context": body.Context, "description": body.Description, "sha": sha})
+}

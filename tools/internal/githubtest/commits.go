@@ -37,8 +37,9 @@ func (s *Server) listCommitsLocked(w http.ResponseWriter, req *http.Request, r *
 		c = parent
 	}
 	if s.gitea && p != "" && len(out) == 0 {
-		// Gitea answers 404, not [], when no commit touched the path.
-		writeJSON(w, http.StatusNotFound, message("Not Found"))
+		// Gitea answers 404, not [], when no commit touched the path,
+		// with the name of the function that failed.
+		writeJSON(w, http.StatusNotFound, map[string]any{"errors": nil, "message": "FileCommitsCount", "url": s.srv.URL + "/api/swagger"})
 		return
 	}
 	lo, hi := s.paginate(w, req, len(out))

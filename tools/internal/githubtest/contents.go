@@ -132,13 +132,16 @@ func (s *Server) putContentsLocked(w http.ResponseWriter, req *http.Request, r *
 		return
 	case exists && body.SHA != current, !exists && body.SHA != "":
 		if s.staleStatus == http.StatusUnprocessableEntity {
-			writeJSON(w, http.StatusUnprocessableEntity, message(fmt.Sprintf("sha does not match [given: %s, expected: %s]", body.SHA, current)))
+			s.giteaError(w, http.StatusUnprocessableEntity, fmt.Sprintf("sha does not match [given: %s, expected: %s]", body.SHA, current))
 			return
 		}
 		writeJSON(w, http.StatusConflict, map[string]string{
 			"message":           fmt.Sprintf("%s does not match %s", p, body.SHA),
 			"documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
 		})
+		return
+	}
+	if s.refLock > 0 && !s.takeRefLocked(w, r, branch, head) {
 		return
 	}
 	author := tok.Login
@@ -169,4 +172,27 @@ func (s *Server) putContentsLocked(w http.ResponseWriter, req *http.Request, r *
 			"parents":  parents,
 		},
 	})
+}
+
+// takeRefLocked stands for the time a host spends committing before it
+// moves the branch ref from head: it lets other requests run for s.refLock,
+// then reports whether the ref is still at head, answering the lost race as
+// the host does when it is not.
+func (s *Server) takeRefLocked(w http.ResponseWriter, r *repo, branch, head string) bool {
+	s.mu.Unlock()
+	time.Sleep(s.refLock)
+	s.mu.Lock()
+	cur := r.branches[branch]
+	switch {
+	case cur == head:
+		return true
+	case s.gitea:
+		s.giteaError(w, http.StatusForbidden, fmt.Sprintf("cannot lock ref 'refs/heads/%s': is at %s but expected %s", branch, cur, head))
+	default:
+		writeJSON(w, http.StatusConflict, map[string]string{
+			"message":           fmt.Sprintf("is at %s but expected %s", cur, head),
+			"documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+		})
+	}
+	return false
 }

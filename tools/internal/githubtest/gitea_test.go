@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v62/github"
 )
@@ -75,7 +76,7 @@ func TestFlavorEndpoints(t *testing.T) {
 				srv := New()
 				want := tt.github
 				if flavor == "gitea" {
-					srv = New(WithGitea(), WithBasePath("/api/v1/"))
+					srv = New(WithGitea(), WithBasePath("/api/v1/"), WithPullCheck(0))
 					want = tt.gitea
 				}
 				srv.AddToken(token, Token{})
@@ -143,19 +144,32 @@ func TestGiteaFlow(t *testing.T) {
 	_, _, err = c.PullRequests.Merge(ctx, "o", "r", 1, "", nil)
 	wantError(t, "PUT merge on Gitea", err, http.StatusMethodNotAllowed, "")
 
-	// Required checks: merging now is refused, a scheduled merge waits.
+	// While Gitea tests a new pull request for conflicts it is not
+	// mergeable, and a merge, now or scheduled, is to be tried again.
+	if got, _, err := c.PullRequests.Get(ctx, "o", "r", 1); err != nil || got.GetMergeable() || got.MergeableState != nil {
+		t.Errorf("Get(a pull request being tested) = mergeable %v, mergeable_state %v, %v; want false and none", got.GetMergeable(), got.MergeableState, err)
+	}
+	for _, body := range []map[string]any{{"Do": "merge"}, {"Do": "merge", "merge_when_checks_succeed": true}} {
+		if code, body := call(t, srv, "POST", "repos/o/r/pulls/1/merge", "token "+token, body); code != 405 || !strings.Contains(body, "Please try again later") {
+			t.Errorf("merge while the pull request is tested = %d %s, want 405", code, body)
+		}
+	}
+	waitMergeable(t, c, 1)
+
+	// Required checks: merging now is refused, a scheduled merge waits
+	// for them and happens a moment after they pass.
 	srv.RequireChecks("o/r", "main")
-	if code, body := call(t, srv, "POST", "repos/o/r/pulls/1/merge", "token "+token, map[string]any{"Do": "merge"}); code != 405 || !strings.Contains(body, "Please try again later") {
+	if code, body := call(t, srv, "POST", "repos/o/r/pulls/1/merge", "token "+token, map[string]any{"Do": "merge"}); code != 405 || !strings.Contains(body, "Not all required status checks successful") {
 		t.Errorf("merge with pending checks = %d %s, want 405", code, body)
 	}
 	if code, body := call(t, srv, "POST", "repos/o/r/pulls/1/merge", "token "+token, map[string]any{"Do": "merge", "merge_when_checks_succeed": true, "delete_branch_after_merge": true}); code != 201 || body != "" {
 		t.Errorf("scheduled merge = %d %q, want 201 and no body", code, body)
 	}
-	if p := srv.Pulls("o/r")[0]; p.Merged || p.State != "open" {
-		t.Errorf("pull after scheduling = %+v, want still open", p)
+	if p := srv.Pulls("o/r")[0]; p.Merged || p.State != "open" || !p.AutoMerge {
+		t.Errorf("pull after scheduling = %+v, want still open, its merge scheduled", p)
 	}
 	srv.PassChecks("o/r", 1)
-	if p := srv.Pulls("o/r")[0]; !p.Merged || p.State != "closed" {
+	if p := waitMerged(t, srv, "o/r", 1); !p.Merged || p.State != "closed" || p.AutoMerge {
 		t.Errorf("pull after PassChecks = %+v, want merged", p)
 	}
 	log := srv.Log("o/r", "main")
@@ -165,9 +179,6 @@ func TestGiteaFlow(t *testing.T) {
 	if _, ok := srv.File("o/r", "feature/x", "apps/a.yaml"); ok {
 		t.Error("delete_branch_after_merge left the head branch")
 	}
-	if code, _ := call(t, srv, "POST", "repos/o/r/pulls/1/merge", "token "+token, map[string]any{"Do": "merge"}); code != 405 {
-		t.Errorf("merging a merged pull = %d, want 405", code)
-	}
 
 	// A squash merge now, once checks passed.
 	srv.CommitFiles("o/r", "z", "change b", map[string]string{"apps/b.yaml": "b: 1\n"})
@@ -176,6 +187,7 @@ func TestGiteaFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.PassChecks("o/r", pr.GetNumber())
+	waitMergeable(t, c, pr.GetNumber())
 	if code, body := call(t, srv, "POST", "repos/o/r/pulls/2/merge", "token "+token, map[string]any{"Do": "squash", "head_commit_id": pr.Head.GetSHA()}); code != 200 || body != "" {
 		t.Errorf("squash merge = %d %q, want 200 and no body", code, body)
 	}
@@ -234,4 +246,36 @@ func TestGiteaCommitsByPath(t *testing.T) {
 	}
 	_, _, err = c.Repositories.ListCommits(context.Background(), "o", "r", &github.CommitsListOptions{SHA: "main", Path: "apps/none.yaml"})
 	wantError(t, "ListCommits(untouched path) on Gitea", err, http.StatusNotFound, "")
+}
+
+// waitMergeable waits until Gitea has tested pull request n.
+func waitMergeable(t *testing.T, c *github.Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pr, _, err := c.PullRequests.Get(context.Background(), "o", "r", n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.GetMergeable() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pull request #%d is still not mergeable", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitMerged waits a moment for a scheduled merge of pull request n.
+func waitMerged(t *testing.T, srv *Server, repo string, n int) PullRequest {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p := srv.Pulls(repo)[n-1]
+		if p.Merged || time.Now().After(deadline) {
+			return p
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

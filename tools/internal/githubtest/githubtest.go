@@ -110,6 +110,11 @@ type Server struct {
 	base        string
 	staleStatus int
 	gitea       bool
+	// refLock is how long a Contents API write holds the old head before
+	// it updates the ref (WithRefLockWindow); pullCheck how long the Gitea
+	// flavor tests a pull request (WithPullCheck); autoMerge how long it
+	// takes to carry out a scheduled merge once it may.
+	refLock, pullCheck, autoMerge time.Duration
 
 	mu       sync.Mutex
 	repos    map[string]*repo
@@ -131,9 +136,12 @@ type repo struct {
 	branches      map[string]string // branch -> commit sha
 	commits       map[string]*commit
 	blobs         map[string][]byte
-	protected     map[string]bool // branches that refuse direct writes
-	required      map[string]bool // base branches whose pulls need checks
-	pulls         []*pull         // by number - 1
+	protected     map[string]bool              // branches that refuse direct writes
+	required      map[string]bool              // base branches whose pulls need checks
+	contexts      map[string][]string          // base branch -> status contexts that must succeed
+	approvals     map[string]int               // base branch -> approving reviews a merge needs
+	statuses      map[string]map[string]string // commit -> context -> latest state
+	pulls         []*pull                      // by number - 1
 }
 
 type commit struct {

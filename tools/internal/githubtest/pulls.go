@@ -31,6 +31,8 @@ type PullRequest struct {
 	// MergeCommitSHA is the commit the merge made on Base (the last one for
 	// a rebase); empty until merged.
 	MergeCommitSHA string
+	// AutoMerge reports a Gitea merge scheduled for when the checks pass.
+	AutoMerge bool
 	// User is the login of the token that opened it.
 	User string
 }
@@ -54,6 +56,10 @@ type pull struct {
 	checksPassed     bool
 	auto             *autoMerge // a Gitea merge waiting for checks
 	comments         []string
+	// checkedAt is when the Gitea flavor is done testing the pull request
+	// at its current head and base for conflicts; until then it is not
+	// mergeable.
+	checkedAt time.Time
 }
 
 // autoMerge is a Gitea merge scheduled with merge_when_checks_succeed.
@@ -78,17 +84,46 @@ func (r *repo) pull(number string) *pull {
 	return r.pulls[n-1]
 }
 
-// refresh brings an open pull's shas up to date with its branches.
-func (r *repo) refresh(p *pull) {
+// refresh brings an open pull's shas up to date with its branches. When
+// one moved, the Gitea flavor tests the pull request again.
+func (s *Server) refresh(r *repo, p *pull) {
 	if p.state != "open" {
 		return
 	}
+	head, base := p.headSHA, p.baseSHA
 	if sha, ok := r.branches[p.head]; ok {
 		p.headSHA = sha
 	}
 	if sha, ok := r.branches[p.base]; ok {
 		p.baseSHA = sha
 	}
+	if p.headSHA != head || p.baseSHA != base {
+		p.checkedAt = time.Now().Add(s.pullCheck)
+	}
+}
+
+// checking reports whether the Gitea flavor is still testing the pull
+// request for conflicts.
+func (s *Server) checking(p *pull) bool {
+	return s.gitea && time.Now().Before(p.checkedAt)
+}
+
+// checksPending reports whether the pull request waits for required status
+// checks: those RequireChecks asked for until PassChecks, or the contexts a
+// branch protection names until each reports success on the head commit.
+func (r *repo) checksPending(p *pull) bool {
+	if p.checksPassed {
+		return false
+	}
+	if r.required[p.base] {
+		return true
+	}
+	for _, c := range r.contexts[p.base] {
+		if r.statuses[p.headSHA][c] != "success" {
+			return true
+		}
+	}
+	return false
 }
 
 // RequireChecks makes pull requests into branch of repository fullName
@@ -115,10 +150,7 @@ func (s *Server) PassChecks(fullName string, number int) {
 		panic(fmt.Sprintf("githubtest: no pull request %s#%d", fullName, number))
 	}
 	p.checksPassed = true
-	if a := p.auto; a != nil && p.state == "open" && r.branches[p.head] != "" {
-		r.refresh(p)
-		s.giteaMergeNowLocked(r, p, *a)
-	}
+	s.autoMergeLocked(r, p)
 }
 
 // Pulls returns the pull requests of repository fullName, oldest first.
@@ -133,7 +165,7 @@ func (s *Server) Pulls(fullName string) []PullRequest {
 	for _, p := range r.pulls {
 		out = append(out, PullRequest{
 			Number: p.number, Title: p.title, Body: p.body, Head: p.head, Base: p.base,
-			State: p.state, Merged: p.merged, MergeCommitSHA: p.mergeSHA, User: p.user,
+			State: p.state, Merged: p.merged, MergeCommitSHA: p.mergeSHA, User: p.user, AutoMerge: p.auto != nil,
 		})
 	}
 	return out
@@ -156,7 +188,7 @@ func (s *Server) Comments(fullName string, number int) []string {
 }
 
 func (s *Server) pullJSON(r *repo, p *pull) map[string]any {
-	r.refresh(p)
+	s.refresh(r, p)
 	o := owner(r.name)
 	repoJSON := map[string]any{"id": 1, "name": path.Base(r.name), "full_name": r.name, "owner": map[string]any{"login": o}}
 	branch := func(ref, sha string) map[string]any {
@@ -192,15 +224,16 @@ func (s *Server) pullJSON(r *repo, p *pull) map[string]any {
 		"merged_at":        at(p.mergedAt),
 	}
 	if s.gitea {
-		// Gitea's mergeable is a plain bool about conflicts, not checks.
+		// Gitea's mergeable is a plain bool about conflicts, not checks,
+		// and false while it tests for them.
 		m["index"] = p.number
-		m["mergeable"] = p.state == "open"
+		m["mergeable"] = p.state == "open" && !s.checking(p)
 		return m
 	}
 	switch {
 	case p.state != "open":
 		m["mergeable"], m["mergeable_state"] = nil, "unknown"
-	case r.required[p.base] && !p.checksPassed:
+	case r.checksPending(p):
 		m["mergeable"], m["mergeable_state"] = false, "blocked"
 	default:
 		m["mergeable"], m["mergeable_state"] = true, "clean"
@@ -294,10 +327,15 @@ func (s *Server) createPullLocked(w http.ResponseWriter, req *http.Request, r *r
 	p := &pull{
 		number: len(r.pulls) + 1, title: body.Title, body: body.Body,
 		head: head, base: body.Base, headSHA: headSHA, baseSHA: baseSHA,
-		state: "open", user: tok.Login, created: now, updated: now,
+		state: "open", user: tok.Login, created: now, updated: now, checkedAt: now.Add(s.pullCheck),
 	}
 	r.pulls = append(r.pulls, p)
-	writeJSON(w, http.StatusCreated, s.pullJSON(r, p))
+	m := s.pullJSON(r, p)
+	if s.gitea {
+		// Gitea's answer says mergeable before it has tested anything.
+		m["mergeable"] = true
+	}
+	writeJSON(w, http.StatusCreated, m)
 }
 
 func (s *Server) listPullsLocked(w http.ResponseWriter, req *http.Request, r *repo) {
@@ -347,12 +385,12 @@ func (s *Server) editPullLocked(w http.ResponseWriter, req *http.Request, r *rep
 	}
 	invalid := func(field, msg string) {
 		if s.gitea {
-			writeJSON(w, http.StatusUnprocessableEntity, message(msg))
+			s.giteaError(w, http.StatusUnprocessableEntity, msg)
 			return
 		}
 		writeJSON(w, http.StatusUnprocessableEntity, validationFailed(map[string]string{"resource": "PullRequest", "code": "custom", "field": field, "message": msg}))
 	}
-	r.refresh(p)
+	s.refresh(r, p)
 	if body.State != nil {
 		switch {
 		case *body.State != "open" && *body.State != "closed":
@@ -408,7 +446,7 @@ func (s *Server) mergePullLocked(w http.ResponseWriter, req *http.Request, r *re
 	if body.MergeMethod == "" {
 		body.MergeMethod = "merge"
 	}
-	r.refresh(p)
+	s.refresh(r, p)
 	notMergeable := map[string]string{"message": "Pull Request is not mergeable", "documentation_url": "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request"}
 	switch {
 	case body.MergeMethod != "merge" && body.MergeMethod != "squash" && body.MergeMethod != "rebase":
@@ -423,7 +461,7 @@ func (s *Server) mergePullLocked(w http.ResponseWriter, req *http.Request, r *re
 			"documentation_url": "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request",
 		})
 		return
-	case r.required[p.base] && !p.checksPassed:
+	case r.checksPending(p):
 		writeJSON(w, http.StatusMethodNotAllowed, notMergeable)
 		return
 	}
@@ -454,48 +492,79 @@ func (s *Server) giteaMergeLocked(w http.ResponseWriter, req *http.Request, r *r
 	if body.Do == "" {
 		body.Do = "merge"
 	}
-	r.refresh(p)
+	s.refresh(r, p)
+	a := autoMerge{do: body.Do, title: body.Title, message: body.Message, deleteBranch: body.DeleteBranch, login: tok.Login}
+	// In the order Gitea checks them.
 	switch {
 	case body.Do != "merge" && body.Do != "squash" && body.Do != "rebase" && body.Do != "rebase-merge" && body.Do != "fast-forward-only":
-		writeJSON(w, http.StatusUnprocessableEntity, message("[Do]: In"))
-		return
+		s.giteaError(w, http.StatusUnprocessableEntity, "[Do]: In")
 	case p.merged:
-		writeJSON(w, http.StatusMethodNotAllowed, message(""))
-		return
+		s.giteaError(w, http.StatusMethodNotAllowed, "The PR is already merged")
 	case p.state != "open" || r.branches[p.head] == "" || r.branches[p.base] == "":
-		writeJSON(w, http.StatusNotFound, message("Not Found"))
-		return
+		s.giteaNotFound(w)
+	case s.checking(p):
+		s.giteaError(w, http.StatusMethodNotAllowed, "Please try again later")
+	case body.WhenChecks && p.auto != nil:
+		s.giteaError(w, http.StatusConflict, fmt.Sprintf("pull request is already scheduled to auto merge when checks succeed [pull_id: %d]", p.number))
+	case body.WhenChecks:
+		// Scheduled whatever the checks say; carried out once they pass.
+		p.auto = &a
+		s.autoMergeLocked(r, p)
+		w.WriteHeader(http.StatusCreated)
+	case r.checksPending(p):
+		s.giteaError(w, http.StatusMethodNotAllowed, "Not all required status checks successful")
+	case r.approvals[p.base] > 0:
+		// No review is ever given here.
+		s.giteaError(w, http.StatusMethodNotAllowed, "Does not have enough approvals")
 	case body.HeadCommitID != "" && body.HeadCommitID != p.headSHA:
-		writeJSON(w, http.StatusConflict, message("head out of date"))
-		return
+		// A failed merge has Gitea test the pull request again.
+		p.checkedAt = time.Now().Add(s.pullCheck)
+		s.giteaError(w, http.StatusConflict, "head out of date")
 	case body.Do == "fast-forward-only" && !r.ancestors(p.headSHA)[p.baseSHA]:
-		writeJSON(w, http.StatusConflict, message("merge push out of date"))
+		p.checkedAt = time.Now().Add(s.pullCheck)
+		s.giteaError(w, http.StatusConflict, "merge push out of date")
+	default:
+		s.giteaMergeNowLocked(r, p, a)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// cancelAutoMergeLocked is Gitea's DELETE /repos/{o}/{r}/pulls/{n}/merge,
+// which cancels a scheduled merge.
+func (s *Server) cancelAutoMergeLocked(w http.ResponseWriter, p *pull) {
+	if p.auto == nil {
+		s.giteaNotFound(w)
 		return
 	}
-	a := autoMerge{do: body.Do, title: body.Title, message: body.Message, deleteBranch: body.DeleteBranch, login: tok.Login}
-	if r.required[p.base] && !p.checksPassed {
+	p.auto = nil
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// autoMergeLocked carries out p's scheduled merge a moment later, as
+// Gitea's queue does, if by then it may: the pull request is open, tested,
+// and its required checks passed. Otherwise a later status or PassChecks
+// calls it again.
+func (s *Server) autoMergeLocked(r *repo, p *pull) {
+	if p.auto == nil {
+		return
+	}
+	time.AfterFunc(s.autoMerge, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.refresh(r, p)
 		switch {
-		case !body.WhenChecks:
-			writeJSON(w, http.StatusMethodNotAllowed, message("Please try again later"))
-		case p.auto != nil:
-			writeJSON(w, http.StatusConflict, message("auto merge already scheduled"))
+		case p.auto == nil || p.state != "open" || r.branches[p.head] == "" || r.checksPending(p) || r.approvals[p.base] > 0:
+		case s.checking(p):
+			s.autoMergeLocked(r, p) // once the test is done
 		default:
-			p.auto = &a
-			w.WriteHeader(http.StatusCreated)
+			s.giteaMergeNowLocked(r, p, *p.auto)
 		}
-		return
-	}
-	if msg := s.giteaMergeNowLocked(r, p, a); msg != "" {
-		// The merge happened; only deleting the head branch failed.
-		writeJSON(w, http.StatusForbidden, message(msg))
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	})
 }
 
 // giteaMergeNowLocked merges p as Gitea does and deletes its head branch
-// when asked, returning why it could not.
-func (s *Server) giteaMergeNowLocked(r *repo, p *pull, a autoMerge) string {
+// when asked.
+func (s *Server) giteaMergeNowLocked(r *repo, p *pull, a autoMerge) {
 	msg := a.title
 	if msg == "" {
 		msg = fmt.Sprintf("Merge pull request '%s' (#%d) from %s into %s", p.title, p.number, p.head, p.base)
@@ -514,17 +583,11 @@ func (s *Server) giteaMergeNowLocked(r *repo, p *pull, a autoMerge) string {
 		method = "fast-forward"
 	}
 	s.mergeLocked(r, p, method, msg, a.login)
-	if !a.deleteBranch {
-		return ""
+	// Gitea keeps the head branch when it is the default or a protected
+	// one, and says so only in its log.
+	if a.deleteBranch && p.head != r.defaultBranch && !r.protected[p.head] {
+		s.dropBranchLocked(r, p.head)
 	}
-	switch {
-	case p.head == r.defaultBranch:
-		return "can not delete default branch"
-	case r.protected[p.head]:
-		return "branch protected"
-	}
-	s.dropBranchLocked(r, p.head)
-	return ""
 }
 
 // mergeLocked merges pull p into its base branch and returns the commit the

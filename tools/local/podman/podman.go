@@ -6,7 +6,7 @@
 // Podman 4.3, as Debian 12 ships it, differs from a kubelet in ways that
 // matter here; Play rewrites the manifest only where it must (see localize)
 // and writes the containers.conf it runs podman with, so a fresh machine
-// needs nothing but the podman and runc packages.
+// needs nothing but the podman, runc and catatonit packages.
 package podman
 
 import (
@@ -27,7 +27,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/readyz"
 )
 
-// ErrNotInstalled reports that podman or runc is missing.
+// ErrNotInstalled reports that podman, runc or catatonit is missing.
 var ErrNotInstalled = errors.New("podman or runc not installed")
 
 // ConfigFile is the name of the containers.conf Play writes into
@@ -363,19 +363,89 @@ func playedPod(out []byte) string {
 	return ""
 }
 
-// lookPath finds podman and runc, the runtime containersConf names.
-func lookPath(podman string) (string, error) {
+// HelperDirs are where podman 4.3 looks for its helper programs before
+// PATH: the default of containers.conf's helper_binaries_dir, which the
+// containers.conf Play writes leaves as it is.
+var HelperDirs = []string{"/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman"}
+
+// MissingError names a program Play needs that is not installed, and the
+// Debian package that installs it.
+type MissingError struct {
+	// Program is the program looked for, and Where where it was looked for.
+	Program, Where string
+	// Package is the Debian package that installs it.
+	Package string
+	// Why says what needs it.
+	Why string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("%s not found in %s (%s): install it: apt-get install %s", e.Program, e.Where, e.Why, e.Package)
+}
+
+// Unwrap makes a MissingError an ErrNotInstalled.
+func (e *MissingError) Unwrap() error { return ErrNotInstalled }
+
+// Programs are the programs Play needs, as podman finds them.
+type Programs struct {
+	// Podman, Runc and Catatonit are their paths.
+	Podman, Runc, Catatonit string
+}
+
+// Find finds podman (podman on PATH when empty), runc, the runtime the
+// containers.conf Play writes names, and catatonit, from which podman
+// builds its pause image when it cannot pull one (always, offline):
+// in helperDirs (HelperDirs when nil), then on PATH, as podman looks for
+// it. Debian's podman only recommends the catatonit package, so an
+// install with --no-install-recommends lacks it, and every `kube play`
+// then fails with "finding pause binary". Find reports every program
+// missing, each a *MissingError.
+func Find(podman string, helperDirs []string) (Programs, error) {
 	if podman == "" {
 		podman = "podman"
 	}
-	bin, err := exec.LookPath(podman)
+	if helperDirs == nil {
+		helperDirs = HelperDirs
+	}
+	var p Programs
+	var errs []error
+	var err error
+	if p.Podman, err = exec.LookPath(podman); err != nil {
+		errs = append(errs, &MissingError{Program: podman, Where: "PATH", Package: "podman", Why: "it runs the pod"})
+	}
+	if p.Runc, err = exec.LookPath("runc"); err != nil {
+		errs = append(errs, &MissingError{Program: "runc", Where: "PATH", Package: "runc", Why: "the OCI runtime podman is configured with"})
+	}
+	if p.Catatonit = helper("catatonit", helperDirs); p.Catatonit == "" {
+		errs = append(errs, &MissingError{Program: "catatonit", Where: strings.Join(helperDirs, ", ") + " or PATH", Package: "catatonit",
+			Why: "podman builds its pause image from it when it cannot pull one"})
+	}
+	return p, errors.Join(errs...)
+}
+
+// helper finds a podman helper program as podman does: the first
+// executable file of that name in dirs, else on PATH; "" when none.
+func helper(name string, dirs []string) string {
+	for _, dir := range dirs {
+		path := filepath.Join(dir, name)
+		if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
+			return path
+		}
+	}
+	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s not found (install it: apt-get install podman runc)", ErrNotInstalled, podman)
+		return ""
 	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		return "", fmt.Errorf("%w: runc not found (install it: apt-get install runc)", ErrNotInstalled)
+	return path
+}
+
+// lookPath finds podman and checks that runc and catatonit are installed.
+func lookPath(podman string) (string, error) {
+	p, err := Find(podman, nil)
+	if err != nil {
+		return "", err
 	}
-	return bin, nil
+	return p.Podman, nil
 }
 
 // loopbackImage reports whether image is pulled from a loopback registry.
