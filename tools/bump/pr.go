@@ -397,7 +397,8 @@ func (g *githubBackend) mergeWhenReady(ctx context.Context, opts Options, p prop
 				res.PR, res.PRURL, timeout, why)
 		}
 		opts.Logger.Info("waiting for the pull request to become mergeable", "pr", res.PR, "why", why)
-		if err := sleep(ctx, mergePoll); err != nil {
+		// The last wait ends at the deadline, for one more try then.
+		if err := sleep(ctx, min(mergePoll, time.Until(deadline))); err != nil {
 			return res, fmt.Errorf("interrupted while waiting for pull request #%d to merge (%w): %s; merge or close it on the host", res.PR, err, left)
 		}
 	}

@@ -68,6 +68,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 )
 
 const nonce = "{{nonce}}"

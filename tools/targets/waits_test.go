@@ -113,7 +113,7 @@ func TestPullRequestAdviceNamesTheCheck(t *testing.T) {
 
 	api["BUMP_MERGE"], api["BUMP_MERGE_TIMEOUT"] = "1", "100ms"
 	stdout, stderr, err = w.run(context.Background(), api, promote)
-	want = "merge it on the host, and then go tool mage status -service=platform-demo shows whether production answers it (in sync), or raise BUMP_MERGE_TIMEOUT"
+	want = "merge it on the host and then go tool mage status -service=platform-demo shows whether production answers it (in sync), close it, or raise BUMP_MERGE_TIMEOUT"
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "mage verify") {
 		t.Errorf("promote in PR mode, merge timed out: %v; want %q\n%s%s", err, want, stdout, stderr)
 	}
