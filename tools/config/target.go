@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,16 +85,25 @@ func (s Settings) Targets(env, svc string) ([]Target, error) {
 		}
 		return []Target{t}, nil
 	}
-	if len(s.Services) == 0 {
-		return nil, errors.New("no services: a service is a directory services/<name> that go.work uses, with a main package; `go tool mage new <name>` makes one")
+	all, err := s.AllTargets()
+	if err != nil {
+		return nil, err
 	}
 	var out []Target
-	for _, t := range s.targets {
+	for _, t := range all {
 		if t.Environment == env {
 			out = append(out, t)
 		}
 	}
 	return out, nil
+}
+
+// AllTargets returns every target: each service in each environment.
+func (s Settings) AllTargets() ([]Target, error) {
+	if len(s.Services) == 0 {
+		return nil, errors.New("no services: a service is a directory services/<name> that go.work uses, with a main package; `go tool mage new <name>` makes one")
+	}
+	return slices.Clone(s.targets), nil
 }
 
 // EnvironmentNamed returns the environment named name.

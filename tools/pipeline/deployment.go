@@ -158,6 +158,7 @@ func (d *Deployment) listen(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if ro == nil {
+		d.roURL = "" // asked again on the next try
 		return "", fmt.Errorf("another process already serves the local rollout of %s on %s: stop it, or set %s to a free address", d.t.Name(), d.t.LocalAddr, d.t.Var("LOCAL_ADDR"))
 	}
 	return ro.URL(), nil

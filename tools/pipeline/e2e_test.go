@@ -264,7 +264,7 @@ func serve(t *testing.T, p *Pipeline) (stop func()) {
 	ready := make(chan struct{}, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Serve(ctx, 100*time.Millisecond, func(config.Target, string) { ready <- struct{}{} })
+		done <- p.Serve(ctx, ServeOptions{Interval: 100 * time.Millisecond, Ready: func(config.Target, string) { ready <- struct{}{} }})
 	}()
 	n := 0
 	for _, e := range p.Settings().Environments {

@@ -170,7 +170,9 @@ func TestEnvironmentsLocal(t *testing.T) {
 		}
 	})
 	served := make(chan error, 1)
-	go func() { served <- local.Serve(ctx, 50*time.Millisecond, func(config.Target, string) {}) }()
+	go func() {
+		served <- local.Serve(ctx, ServeOptions{Interval: 50 * time.Millisecond, Ready: func(config.Target, string) {}})
+	}()
 	t.Cleanup(func() {
 		stop()
 		if err := <-served; err != nil {
@@ -380,7 +382,9 @@ func TestLocalRetriesFailedRollout(t *testing.T) {
 	var logs syncbuf.Buffer
 	local := New(s, slog.New(slog.NewTextHandler(&logs, nil)))
 	served := make(chan error, 1)
-	go func() { served <- local.Serve(serveCtx, 50*time.Millisecond, func(config.Target, string) {}) }()
+	go func() {
+		served <- local.Serve(serveCtx, ServeOptions{Interval: 50 * time.Millisecond, Ready: func(config.Target, string) {}})
+	}()
 	t.Cleanup(func() {
 		stop()
 		<-served

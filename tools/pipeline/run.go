@@ -268,8 +268,9 @@ func (d *Deployment) release(ctx context.Context, r *run, opts bump.Options, ref
 	r.set(svc, func(sr *ServiceResult) {
 		sr.Commit, sr.Image = opts.SourceCommit, opts.Image
 		sr.GitopsCommit, sr.GitopsURL = res.Commit, res.URL
-		if res.Outcome != bump.UpToDate {
-			// The manifest deployed it already: nothing was replaced.
+		if res.Outcome == bump.Committed || res.Outcome == bump.Merged {
+			// Only a write that landed replaced what the manifest deployed:
+			// not one up to date, stood down, dry or waiting in a review.
 			sr.Replaced, sr.ReplacedCommit = res.Previous, res.PreviousCommit
 		}
 	})

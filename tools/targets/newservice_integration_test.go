@@ -24,8 +24,9 @@ import (
 )
 
 // TestIntegrationNewService runs what a newcomer does to add a service, in
-// a copy of this repository, with the targets as processes: `mage new`,
-// commit, `mage ci` with `mage local` serving, and both services are live;
+// a copy of this repository, with the targets as processes: `mage new`
+// while `mage local` serves, which then serves the new service too; commit,
+// `mage ci`, and both services are live;
 // a change to the new one deploys it alone, and the other keeps its
 // process; a docs-only commit deploys nothing.
 func TestIntegrationNewService(t *testing.T) {
@@ -56,12 +57,6 @@ func TestIntegrationNewService(t *testing.T) {
 		return out.String()
 	}
 
-	start := time.Now()
-	out := mage("new", "hello")
-	t.Logf("mage new hello took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "-m", "hello: a new service")
-
 	// mage local serves every service in every environment, as a user
 	// keeps it running in a second terminal.
 	local := exec.Command(targets, "local")
@@ -80,13 +75,27 @@ func TestIntegrationNewService(t *testing.T) {
 		}
 	})
 	demo, hello := fmt.Sprintf("http://127.0.0.1:%d", base), fmt.Sprintf("http://127.0.0.1:%d", base+10)
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(localOut.String(), "hello in production at") {
-		if time.Now().After(deadline) {
-			t.Fatalf("mage local does not serve hello:\n%s", localOut.String())
+	waitServing := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for !strings.Contains(localOut.String(), "serving the gitops head of "+what+" at") {
+			if time.Now().After(deadline) {
+				t.Fatalf("mage local does not serve %s:\n%s", what, localOut.String())
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	waitServing("platform-demo in production")
+
+	// mage new while mage local runs: the new service is served too,
+	// without a restart.
+	start := time.Now()
+	out := mage("new", "hello")
+	t.Logf("mage new hello took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "-m", "hello: a new service")
+	waitServing("hello in staging")
+	waitServing("hello in production")
 
 	type summary struct {
 		Services []struct{ Service, Result, Commit string } `json:"services"`

@@ -153,8 +153,20 @@ func Local(ctx context.Context, e Env) error {
 	defer stop()
 	p := pipeline.New(s, e.log())
 	defer p.Close(context.WithoutCancel(ctx))
-	return p.Serve(ctx, time.Second, func(t config.Target, url string) {
-		fmt.Fprintf(e.Stdout, "serving the gitops head of %s at %s (Ctrl-C stops)\n", t.Name(), url)
+	return p.Serve(ctx, pipeline.ServeOptions{
+		Interval: time.Second,
+		Ready: func(t config.Target, url string) {
+			fmt.Fprintf(e.Stdout, "serving the gitops head of %s at %s (Ctrl-C stops)\n", t.Name(), url)
+		},
+		// A service `mage new` makes while this runs is served too, with
+		// the settings it would have after a restart.
+		Discover: func() ([]config.Target, error) {
+			s, err := e.config()
+			if err != nil {
+				return nil, err
+			}
+			return s.AllTargets()
+		},
 	})
 }
 

@@ -81,6 +81,7 @@ func TestIntegrationPlay(t *testing.T) {
 	t.Cleanup(func() { _ = reg.Close() })
 	pub, err := publish.Image(ctx, publish.Options{
 		Dir:        root,
+		Main:       "services/platform-demo",
 		Repo:       reg.Addr() + "/platform-demo",
 		Version:    itVersion,
 		Commit:     itCommit,
