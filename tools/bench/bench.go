@@ -26,16 +26,17 @@ import (
 
 // Names of the measured parts, in the order Run measures them.
 const (
-	Loop    = "loop"
-	Publish = "publish"
-	Bump    = "bump"
-	Verify  = "verify"
-	Service = "service"
+	Loop     = "loop"
+	Monorepo = "monorepo"
+	Publish  = "publish"
+	Bump     = "bump"
+	Verify   = "verify"
+	Service  = "service"
 )
 
 // All lists every part, in the order Run measures them. The loop comes
 // first so that the bench's own peak memory is that of the pipeline.
-var All = []string{Loop, Publish, Bump, Verify, Service}
+var All = []string{Loop, Monorepo, Publish, Bump, Verify, Service}
 
 // Defaults for zero Options fields.
 const (
@@ -148,6 +149,8 @@ func (b *bencher) part(name string) func(context.Context) error {
 	switch name {
 	case Loop:
 		return b.loop
+	case Monorepo:
+		return b.monorepo
 	case Publish:
 		return b.publish
 	case Bump:
@@ -192,7 +195,7 @@ func (b *bencher) build(ctx context.Context, ws *workspace, out string) (time.Du
 		return 0, "", err
 	}
 	start := time.Now()
-	bin, err := compile.Binary(ctx, compile.Options{Root: ws.dir, Output: out, LDFlags: buildinfo.LDFlags(info.Version, info.Commit)})
+	bin, err := compile.Binary(ctx, compile.Options{Root: ws.dir, Main: "services/platform-demo", Output: out, LDFlags: buildinfo.LDFlags(info.Version, info.Commit)})
 	return time.Since(start), bin, err
 }
 

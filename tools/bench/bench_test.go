@@ -96,25 +96,26 @@ func TestProcReaders(t *testing.T) {
 	}
 }
 
-// TestWorkspaceChange guards the one-line change: each call must make a new
-// commit that changes one line of the service and nothing else.
+// TestWorkspaceChange guards the one-line changes: each call must make a
+// new commit that changes one line of its file and nothing else.
 func TestWorkspaceChange(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	svc := filepath.Join(root, filepath.FromSlash(changedFile))
-	if err := os.MkdirAll(filepath.Dir(svc), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src := "package main\n\n// defaultMessage is the message.\nconst defaultMessage = \"Hello from platform-demo\"\n"
-	if err := os.WriteFile(svc, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tools := filepath.Join(root, filepath.FromSlash(toolsEdit.file))
-	if err := os.MkdirAll(filepath.Dir(tools), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tools, []byte("package verify\n\nfunc f() {\n\tconst next = \"check the rollout\"\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
+	edits := []edit{serviceEdit, toolsEdit, kitEdit, docsEdit}
+	for _, e := range edits {
+		p := filepath.Join(root, filepath.FromSlash(e.file))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The line as the repository has it, between lines the edit must
+		// leave alone.
+		src := e.replace("original") + "\n\n// a line after it\n"
+		if e.file != docsEdit.file {
+			src = "package x\n\n" + src
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(root, "ignored.log"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestWorkspaceChange(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ws.dir, "ignored.log")); err == nil {
 		t.Error("newWorkspace copied a git-ignored file")
 	}
-	for i, e := range []edit{serviceEdit, serviceEdit, toolsEdit, toolsEdit} {
+	for i, e := range append(edits, edits...) {
 		if err := ws.apply(ctx, e); err != nil {
 			t.Fatalf("change %d: %v", i, err)
 		}

@@ -17,6 +17,7 @@ const (
 	UnitBytes   = "bytes"
 	UnitRate    = "req/s"
 	UnitCount   = "calls"
+	UnitNumber  = "n"
 )
 
 // Stats summarises the samples of one measure.

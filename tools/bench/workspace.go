@@ -47,6 +47,26 @@ var toolsEdit = edit{
 	},
 }
 
+// kitEdit changes a message of the service kit, which every service's
+// main imports: a change to every service at once.
+var kitEdit = edit{
+	file: "services/kit/serve.go",
+	line: regexp.MustCompile(`(?m)^\t\treturn fmt\.Errorf\("shut down http server on %s.*$`),
+	replace: func(tag string) string {
+		return fmt.Sprintf("\t\treturn fmt.Errorf(\"shut down http server on %%s (bench change %s): in-flight requests outlived the %%s shutdown timeout: %%w\",", tag)
+	},
+}
+
+// docsEdit changes a heading of the documentation: a commit that changes
+// no service.
+var docsEdit = edit{
+	file: "docs/architecture.md",
+	line: regexp.MustCompile(`\A# .*`),
+	replace: func(tag string) string {
+		return fmt.Sprintf("# Architecture: from push to live, and after (bench change %s)", tag)
+	},
+}
+
 // changedFile is the file the service edit changes.
 const changedFile = "services/platform-demo/config.go"
 
@@ -75,7 +95,7 @@ func newWorkspace(ctx context.Context, root, dir string) (*workspace, error) {
 			return nil, err
 		}
 	}
-	for _, e := range []edit{serviceEdit, toolsEdit} {
+	for _, e := range []edit{serviceEdit, toolsEdit, kitEdit, docsEdit} {
 		b, err := os.ReadFile(filepath.Join(dir, e.file))
 		if err != nil || !e.line.Match(b) {
 			return nil, fmt.Errorf("copy of %s: %s has no line matching %q, which the bench's one-line change edits: update it in tools/bench/workspace.go", root, e.file, e.line)

@@ -32,16 +32,31 @@ func environments(name string) []scaffold.Environment {
 }
 
 // copyRepo copies what a scaffold reads and writes of the repository (the
-// workspace file, the services, the gitops template) to a temporary root.
+// workspace file, the service kit, the gitops template) to a temporary
+// root, with a stand-in for platform-demo: the scaffold reads no service's
+// code, only which services exist, so a change to a service's code does not
+// run these tests again.
 func copyRepo(t *testing.T) string {
 	t.Helper()
-	src := inputs.Need(t, inputs.Gitops, inputs.Services, inputs.Build)
+	src := inputs.Need(t, inputs.Gitops, inputs.Kit, inputs.Build)
 	dst := t.TempDir()
-	for _, p := range []string{"go.work", "services", "gitops"} {
+	for _, p := range []string{"go.work", "services/kit", "gitops"} {
 		if err := os.CopyFS(filepath.Join(dst, p), os.DirFS(filepath.Join(src, p))); err != nil {
 			if err2 := copyFile(filepath.Join(src, p), filepath.Join(dst, p)); err2 != nil {
 				t.Fatalf("copy %s: %v", p, err)
 			}
+		}
+	}
+	demo := filepath.Join(dst, "services", "platform-demo")
+	if err := os.MkdirAll(demo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"go.mod":  "module github.com/andrelair-platform/platform-demo/services/platform-demo\n\ngo 1.26\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(demo, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return dst

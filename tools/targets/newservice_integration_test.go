@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
 	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 )
@@ -38,7 +38,12 @@ func TestIntegrationNewService(t *testing.T) {
 	git(t, dir, "commit", "-q", "-m", "a copy of the repository")
 	targets := magebin.Compile(t, dir)
 
-	base := freeBase(t)
+	// Ports from one base: platform-demo's two environments, the
+	// registry, hello's two environments.
+	base, err := loopback.FreeRun(0, 1, 5, 10, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
 	env := append(config.Without(os.Environ()),
 		"PIPELINE_STATE_DIR="+filepath.Join(dir, ".state"),
 		fmt.Sprintf("LOCAL_ADDR=127.0.0.1:%d", base), fmt.Sprintf("LOCAL_REGISTRY_ADDR=127.0.0.1:%d", base+5),
@@ -206,35 +211,4 @@ func git(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("git %v: %v\n%s", args, err, out)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// freeBase finds a port P with P, P+1 (the second environment), P+10 and
-// P+11 (the second service) and P+5 (the registry) free.
-func freeBase(t *testing.T) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p+11 > 65535 {
-			continue
-		}
-		free := true
-		for _, off := range []int{0, 1, 5, 10, 11} {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+off))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatal("no free run of local ports")
-	return 0
 }

@@ -45,7 +45,7 @@ func Integration(ctx context.Context, e Env) error {
 
 // Bench measures `go tool mage ci` after a one-line change against its
 // floor, and publish, bump, verify and the service against their peers.
-// BENCH_PARTS (loop,publish,bump,verify,service) selects parts and
+// BENCH_PARTS (loop,monorepo,publish,bump,verify,service) selects parts and
 // BENCH_RUNS sets the runs of each measure.
 func Bench(ctx context.Context, e Env) error {
 	opts := bench.Options{Root: e.Root, Out: e.Stderr}

@@ -58,6 +58,9 @@ var (
 	Build = Set{Name: "build", Paths: []string{".ko.yaml", "go.work", "go.work.sum"}}
 	// Services are the services' modules and the service kit.
 	Services = Set{Name: "services", Paths: []string{"services"}}
+	// Kit is the service kit alone, for the tests that build on it but not
+	// on any one service.
+	Kit = Set{Name: "kit", Paths: []string{"services/kit"}}
 	// Readme is the README, whose settings table the configuration's
 	// declarations make.
 	Readme = Set{Name: "readme", Paths: []string{"README.md"}}
@@ -71,7 +74,7 @@ var (
 )
 
 // All lists every set, in a fixed order.
-var All = []Set{Gitops, Workflows, Build, Services, Readme, Tooling, Targets}
+var All = []Set{Gitops, Workflows, Build, Services, Kit, Readme, Tooling, Targets}
 
 // EnvPrefix starts the name of each variable that carries a set's digest.
 const EnvPrefix = "PIPELINE_TEST_INPUT_"

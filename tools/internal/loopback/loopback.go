@@ -34,3 +34,32 @@ func Host(hostport string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// FreeRun returns a loopback port P such that P+o is free for every offset
+// o: the ports of a local loop of several services, which take the
+// environments' and the services' offsets from one base.
+func FreeRun(offsets ...int) (int, error) {
+	for range 50 {
+		p, err := FreePort()
+		if err != nil {
+			return 0, err
+		}
+		free := true
+		for _, o := range offsets {
+			if p+o > 65535 {
+				free = false
+				break
+			}
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+o))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("find free loopback ports at offsets %v from one base: none in 50 tries", offsets)
+}

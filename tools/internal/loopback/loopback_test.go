@@ -1,6 +1,10 @@
 package loopback
 
-import "testing"
+import (
+	"fmt"
+	"net"
+	"testing"
+)
 
 // TestHost guards the rule that decides where tokens and passwords may go
 // in clear text: a host that only looks local must not pass.
@@ -34,5 +38,21 @@ func TestHost(t *testing.T) {
 				t.Errorf("Host(%q) = %v, want %v", tt.hostport, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestFreeRun(t *testing.T) {
+	offsets := []int{0, 1, 10, 11}
+	p, err := FreeRun(offsets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offsets {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+o))
+		if err != nil {
+			t.Errorf("FreeRun(%v) = %d, but port %d is taken: %v", offsets, p, p+o, err)
+			continue
+		}
+		ln.Close()
 	}
 }
