@@ -42,8 +42,11 @@ type Set struct {
 	// Name is the set's name; its digest travels in EnvPrefix + NAME.
 	Name string
 	// Paths are files and directories relative to the repository root;
-	// directories are taken whole.
+	// directories are taken whole, unless Names is set.
 	Paths []string
+	// Names, when set, keeps of the files under Paths only those with one
+	// of these base names.
+	Names []string
 }
 
 // The sets of files that tests outside the owning package depend on.
@@ -58,6 +61,11 @@ var (
 	Build = Set{Name: "build", Paths: []string{".ko.yaml", "go.work", "go.work.sum"}}
 	// Services are the services' modules and the service kit.
 	Services = Set{Name: "services", Paths: []string{"services"}}
+	// ServiceModules are the services' go.mod files and service.yaml
+	// overrides alone: what a check of the build settings reads to name
+	// each service's package, without depending on every change to their
+	// code.
+	ServiceModules = Set{Name: "service_modules", Paths: []string{"services"}, Names: []string{"go.mod", "service.yaml"}}
 	// Kit is the service kit alone, for the tests that build on it but not
 	// on any one service.
 	Kit = Set{Name: "kit", Paths: []string{"services/kit"}}
@@ -74,7 +82,7 @@ var (
 )
 
 // All lists every set, in a fixed order.
-var All = []Set{Gitops, Workflows, Build, Services, Kit, Readme, Tooling, Targets}
+var All = []Set{Gitops, Workflows, Build, Services, ServiceModules, Kit, Readme, Tooling, Targets}
 
 // EnvPrefix starts the name of each variable that carries a set's digest.
 const EnvPrefix = "PIPELINE_TEST_INPUT_"
@@ -106,7 +114,7 @@ func Digest(root string, s Set) (string, error) {
 				}
 				return nil
 			}
-			if !d.Type().IsRegular() || d.Name() == MarkerFile {
+			if !d.Type().IsRegular() || d.Name() == MarkerFile || len(s.Names) > 0 && !slices.Contains(s.Names, d.Name()) {
 				return nil
 			}
 			rel, err := filepath.Rel(root, path)

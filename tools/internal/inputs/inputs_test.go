@@ -60,6 +60,26 @@ func TestDigest(t *testing.T) {
 	}
 }
 
+// TestDigestNames guards a set narrowed to some file names: only those
+// files change its digest.
+func TestDigestNames(t *testing.T) {
+	set := Set{Name: "modules", Paths: []string{"services"}, Names: []string{"go.mod"}}
+	root := t.TempDir()
+	write(t, root, map[string]string{"services/a/go.mod": "module a\n", "services/a/main.go": "package main\n"})
+	before, err := Digest(root, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, map[string]string{"services/a/main.go": "package main // changed\n"})
+	if got, _ := Digest(root, set); got != before {
+		t.Error("a change to main.go changed the digest of a set of go.mod files")
+	}
+	write(t, root, map[string]string{"services/b/go.mod": "module b\n"})
+	if got, _ := Digest(root, set); got == before {
+		t.Error("a new go.mod left the digest of a set of go.mod files as it was")
+	}
+}
+
 func TestEnv(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, map[string]string{"gitops/a.yaml": "a\n"})

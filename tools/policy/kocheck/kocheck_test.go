@@ -1,10 +1,15 @@
 package kocheck
 
 import (
+	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/modfile"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
@@ -15,8 +20,8 @@ import (
 // service is built on the distroless base pinned by digest, CGO-free and
 // trimmed, and stamped with its version.
 func TestRepositorySettings(t *testing.T) {
-	root := inputs.Need(t, inputs.Build, inputs.Services)
-	svcs, err := service.List(root)
+	root := inputs.Need(t, inputs.Build, inputs.ServiceModules)
+	svcs, err := workspaceServices(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +31,35 @@ func TestRepositorySettings(t *testing.T) {
 	for _, svc := range svcs {
 		t.Run(svc.Name, func(t *testing.T) { checkSettings(t, root, svc) })
 	}
+}
+
+// workspaceServices lists the modules go.work uses under services/, the
+// kit aside, from go.work and their go.mod alone: reading their code (to
+// find the main packages, as service.List does) would make every change to
+// a service run this test again.
+func workspaceServices(root string) ([]service.Service, error) {
+	b, err := os.ReadFile(filepath.Join(root, "go.work"))
+	if err != nil {
+		return nil, err
+	}
+	wf, err := modfile.ParseWork("go.work", b, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []service.Service
+	for _, u := range wf.Use {
+		dir := path.Clean(filepath.ToSlash(u.Path))
+		name, ok := strings.CutPrefix(dir, service.Dir+"/")
+		if !ok || name == service.Kit || strings.Contains(name, "/") {
+			continue
+		}
+		gomod, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(dir), "go.mod"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, service.Service{Name: name, Dir: dir, Module: modfile.ModulePath(gomod)})
+	}
+	return out, nil
 }
 
 func checkSettings(t *testing.T, root string, svc service.Service) {
