@@ -16,18 +16,20 @@
 //	}
 package kit
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+
+	"github.com/andrelair-platform/platform-demo/services/kit/contract"
+)
 
 // ImportPath is the kit's import path, which the link-time symbols start with.
-const ImportPath = "github.com/andrelair-platform/platform-demo/services/kit"
+const ImportPath = contract.KitPath
 
-// Symbols the pipeline sets at link time:
-//
-//	-X github.com/andrelair-platform/platform-demo/services/kit.version=1a2b3c4
-//	-X github.com/andrelair-platform/platform-demo/services/kit.commit=<full sha>
+// Symbols the pipeline sets at link time (contract.VersionSymbol,
+// contract.CommitSymbol).
 const (
-	VersionSymbol = ImportPath + ".version"
-	CommitSymbol  = ImportPath + ".commit"
+	VersionSymbol = contract.VersionSymbol
+	CommitSymbol  = contract.CommitSymbol
 )
 
 // version and commit are set with -ldflags -X (VersionSymbol, CommitSymbol).
@@ -38,24 +40,19 @@ var (
 
 // The paths of the contract.
 const (
-	VersionPath = "/version"
-	HealthzPath = "/healthz"
-	ReadyzPath  = "/readyz"
-	MetricsPath = "/metrics"
+	VersionPath = contract.VersionPath
+	HealthzPath = contract.HealthzPath
+	ReadyzPath  = contract.ReadyzPath
+	MetricsPath = contract.MetricsPath
 )
 
 // ListeningMessage is the message of the log line Serve writes once it
 // accepts connections; its attributes are addr, version and commit.
-const ListeningMessage = "listening"
+const ListeningMessage = contract.ListeningMessage
 
-// Version is the body of GET /version, in podinfo's shape, with when this
-// process started: since when the commit has been live here. The pipeline's
-// verify decodes this type.
-type Version struct {
-	Version string `json:"version"`
-	Commit  string `json:"commit"`
-	Started string `json:"started,omitempty"`
-}
+// Version is the body of GET /version (contract.Version), which the
+// pipeline's verify decodes.
+type Version = contract.Version
 
 // Build returns the version and commit the binary was stamped with.
 func Build() (string, string) {

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/services/kit"
+	"github.com/andrelair-platform/platform-demo/services/kit/contract"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 )
@@ -267,9 +267,9 @@ func (l *localProcess) started(ctx context.Context) (map[string]string, error) {
 
 // liveVersion reads GET url/version; a rollout with nothing live yet
 // answers 503, read as no version.
-func liveVersion(ctx context.Context, url string) (kit.Version, error) {
-	var v kit.Version
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+kit.VersionPath, nil)
+func liveVersion(ctx context.Context, url string) (contract.Version, error) {
+	var v contract.Version
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+contract.VersionPath, nil)
 	if err != nil {
 		return v, err
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/services/kit"
+	"github.com/andrelair-platform/platform-demo/services/kit/contract"
 	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
@@ -81,13 +81,13 @@ func Read(ctx context.Context, opts Options) (Info, error) {
 }
 
 // LDFlags returns the linker flags that stamp version and commit into a
-// service binary: the kit's symbols (kit.VersionSymbol, kit.CommitSymbol),
+// service binary: the kit's symbols (contract.VersionSymbol, contract.CommitSymbol),
 // and those of package main for a service without the kit; the linker
 // ignores the pair a binary does not have. Every build path (go build, ko)
 // uses this one string.
 func LDFlags(version, commit string) string {
 	return fmt.Sprintf("-s -w -X %s=%s -X %s=%s -X %s=%s -X %s=%s",
-		kit.VersionSymbol, version, kit.CommitSymbol, commit, MainVersionSymbol, version, MainCommitSymbol, commit)
+		contract.VersionSymbol, version, contract.CommitSymbol, commit, MainVersionSymbol, version, MainCommitSymbol, commit)
 }
 
 // run runs git on the source repository, as the user would.

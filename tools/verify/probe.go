@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/services/kit"
+	"github.com/andrelair-platform/platform-demo/services/kit/contract"
 	"github.com/andrelair-platform/platform-demo/tools/internal/excerpt"
 	"github.com/andrelair-platform/platform-demo/tools/internal/secret"
 )
 
-// Version is what the service's /version endpoint (kit.Version) says.
+// Version is what the service's /version endpoint (contract.Version) says.
 type Version struct {
 	// Version is the short version the build was stamped with.
 	Version string `json:"version"`
@@ -82,7 +82,7 @@ func get(ctx context.Context, client *http.Client, endpoint string) (Version, er
 	if resp.StatusCode != http.StatusOK {
 		return Version{}, &AnswerError{URL: endpoint, Code: resp.StatusCode, Status: resp.Status, Excerpt: excerpt.Of(body)}
 	}
-	var kv kit.Version
+	var kv contract.Version
 	if err := json.Unmarshal(body, &kv); err != nil {
 		return Version{}, fmt.Errorf("get %s: answer is not JSON (Content-Type %q%s), so the URL may not be the service itself: %w",
 			endpoint, resp.Header.Get("Content-Type"), excerpt.Of(body), err)
@@ -122,7 +122,7 @@ func versionURL(baseURL string) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("service URL %q is not an http(s) URL: set VERIFY_URL like http://platform-demo.example", secret.URL(baseURL))
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + kit.VersionPath
+	u.Path = strings.TrimRight(u.Path, "/") + contract.VersionPath
 	u.RawPath = ""
 	return u.String(), nil
 }
