@@ -177,6 +177,16 @@ func (d *Deployment) follow(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
+		// The branch's head first, shared with the other followers: the
+		// manifest is read again only when the branch moved.
+		if moved, err := d.p.localHead(ctx, d.t.Branch, interval/2); err == nil && moved == seen && failed == "" {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				continue
+			}
+		}
 		_, head, err := d.gitopsHead(ctx)
 		var remote *rollout.RemoteImageError
 		switch {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/config"
@@ -39,6 +40,17 @@ type Pipeline struct {
 	// hold; gitopsMu serialises the commits that add them.
 	seeded   map[string]bool
 	gitopsMu sync.Mutex
+
+	// headMu serialises the reads of the local gitops branches' heads,
+	// which the followers of every target share (heads).
+	headMu sync.Mutex
+	heads  map[string]branchHead
+}
+
+// branchHead is a branch's head and when it was read.
+type branchHead struct {
+	commit string
+	at     time.Time
 }
 
 // New returns a Pipeline; logger nil discards progress.
@@ -46,7 +58,7 @@ func New(s config.Settings, logger *slog.Logger) *Pipeline {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{s: s, log: logger, deps: map[string]*Deployment{}, seeded: map[string]bool{}}
+	return &Pipeline{s: s, log: logger, deps: map[string]*Deployment{}, seeded: map[string]bool{}, heads: map[string]branchHead{}}
 }
 
 // Settings are the pipeline's settings.
@@ -156,6 +168,23 @@ func (p *Pipeline) InitGitops(ctx context.Context, branch, path string) error {
 	p.seeded[key] = true
 	p.mu.Unlock()
 	return nil
+}
+
+// localHead returns the head of branch in the local gitops repository, as
+// read at most maxAge ago: the followers of every service in every
+// environment poll it, and one git process a poll serves them all.
+func (p *Pipeline) localHead(ctx context.Context, branch string, maxAge time.Duration) (string, error) {
+	p.headMu.Lock()
+	defer p.headMu.Unlock()
+	if h, ok := p.heads[branch]; ok && time.Since(h.at) < maxAge {
+		return h.commit, nil
+	}
+	head, err := gitops.Head(ctx, p.s.LocalGitopsDir(), branch)
+	if err != nil {
+		return "", err
+	}
+	p.heads[branch] = branchHead{commit: head, at: time.Now()}
+	return head, nil
 }
 
 // Stamps returns what each of services is stamped with at the commit being

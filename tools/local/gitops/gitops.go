@@ -76,15 +76,24 @@ func Init(ctx context.Context, opts Options) (bool, error) {
 	return true, nil
 }
 
+// Head returns the commit at the tip of branch: one git process, for the
+// followers that only need to know whether the branch moved.
+func Head(ctx context.Context, dir, branch string) (string, error) {
+	head, err := git.Cmd{Dir: dir, Isolated: true}.Run(ctx, "rev-parse", "--verify", "refs/heads/"+branch)
+	if err != nil {
+		return "", fmt.Errorf("read branch %s of %s: %w", branch, dir, err)
+	}
+	return head, nil
+}
+
 // Read returns the file at path on branch of the repository at dir, and the
 // branch's head commit.
 func Read(ctx context.Context, dir, branch, path string) ([]byte, string, error) {
-	cmd := git.Cmd{Dir: dir, Isolated: true}
-	head, err := cmd.Run(ctx, "rev-parse", "--verify", "refs/heads/"+branch)
+	head, err := Head(ctx, dir, branch)
 	if err != nil {
-		return nil, "", fmt.Errorf("read branch %s of %s: %w", branch, dir, err)
+		return nil, "", err
 	}
-	content, err := cmd.Output(ctx, "show", head+":"+path)
+	content, err := git.Cmd{Dir: dir, Isolated: true}.Output(ctx, "show", head+":"+path)
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s at %s of %s: %w", path, head[:7], dir, err)
 	}
