@@ -86,7 +86,7 @@ func TestBinaryDrain(t *testing.T) {
 	}
 	t.Parallel()
 	svc := startService(t, buildService(t, "d1a2b3c", "d1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"),
-		"SHUTDOWN_DRAIN=1s", "SHUTDOWN_TIMEOUT=10s")
+		"SHUTDOWN_DRAIN=300ms", "SHUTDOWN_TIMEOUT=10s")
 
 	const workers, perWorker = 8, 2000
 	// One idle connection per goroutine, so that no worker dials mid-run: a

@@ -286,3 +286,30 @@ func TestPatterns(t *testing.T) {
 		t.Errorf("Patterns(%q) = %v", work, got)
 	}
 }
+
+func TestWithGORACE(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"unset", []string{"HOME=/h"}, "GORACE=atexit_sleep_ms=0"},
+		{"empty", []string{"GORACE="}, "GORACE=atexit_sleep_ms=0"},
+		{"the user's options kept", []string{"GORACE=halt_on_error=1"}, "GORACE=halt_on_error=1 atexit_sleep_ms=0"},
+		{"the user's sleep wins", []string{"GORACE=atexit_sleep_ms=500"}, "GORACE=atexit_sleep_ms=500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withGORACE(tt.env)
+			var gorace []string
+			for _, kv := range got {
+				if strings.HasPrefix(kv, "GORACE=") {
+					gorace = append(gorace, kv)
+				}
+			}
+			if len(gorace) != 1 || gorace[0] != tt.want {
+				t.Errorf("withGORACE(%q) has %q, want exactly %q", tt.env, gorace, tt.want)
+			}
+		})
+	}
+}

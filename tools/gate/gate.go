@@ -223,7 +223,7 @@ func test(ctx context.Context, opts Options, patterns []string) ([]Package, erro
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, patterns...)...)
 	cmd.Dir = opts.Root
-	cmd.Env = append(slices.Clone(opts.Env), digests...)
+	cmd.Env = append(withGORACE(opts.Env), digests...)
 	cmd.Stderr = opts.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -387,6 +387,30 @@ func Environ(environ, secrets []string) []string {
 	}
 	return out
 }
+
+// withGORACE returns env with the race detector told not to sleep at exit.
+// Its default, atexit_sleep_ms=1000, holds every test binary for a second
+// after its tests passed, so that a goroutine still running may report a
+// race: a second per package the gate runs, which is most of the time of
+// a package whose tests take milliseconds. A race in such a goroutine is
+// still reported when it happens before the exit, as the tests' own
+// goroutines are waited for. A GORACE of the user's is kept, and an
+// atexit_sleep_ms in it wins.
+func withGORACE(env []string) []string {
+	out := slices.Clone(env)
+	for i, kv := range out {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			if !strings.Contains(v, "atexit_sleep_ms=") {
+				out[i] = "GORACE=" + strings.Join(append(strings.Fields(v), NoExitSleep), " ")
+			}
+			return out
+		}
+	}
+	return append(out, "GORACE="+NoExitSleep)
+}
+
+// NoExitSleep is the GORACE option the gate runs the tests with.
+const NoExitSleep = "atexit_sleep_ms=0"
 
 // dedupPath drops the later copies of repeated PATH entries, which no
 // lookup reaches.

@@ -144,7 +144,7 @@ func TestService(t *testing.T) {
 	}
 	// The module is tidy, and it builds and passes its tests on its own
 	// (the copy holds no more of the workspace).
-	for _, args := range [][]string{{"mod", "tidy", "-diff"}, {"vet", "."}, {"test", "-count=1", "."}} {
+	for _, args := range [][]string{{"mod", "tidy", "-diff"}, {"vet", "-trimpath", "."}, {"test", "-trimpath", "-count=1", "."}} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = filepath.Join(root, "services", newName)
 		cmd.Env = append(os.Environ(), "GOWORK=off")
