@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -37,6 +38,11 @@ type Deployment struct {
 	// roURL is the address of a rollout another process serves (`mage
 	// local`), when this one attached to it instead of starting its own.
 	roURL string
+	// rollMu makes reading the gitops head and applying it one step, so
+	// that two rollouts of the target (the follower of `mage local`, a
+	// run's own) apply heads in the order they read them: never an older
+	// manifest over a newer one.
+	rollMu sync.Mutex
 }
 
 func (d *Deployment) close(ctx context.Context) error {
@@ -88,6 +94,8 @@ func (d *Deployment) Refresh(ctx context.Context) error {
 // process (`mage local`) serves the rollout, it leaves the rollout to it
 // and reports Changed false.
 func (d *Deployment) Rollout(ctx context.Context) (rollout.Result, error) {
+	d.rollMu.Lock()
+	defer d.rollMu.Unlock()
 	if d.p.s.LocalRuntime == "podman" {
 		return d.playPodman(ctx)
 	}
