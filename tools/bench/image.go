@@ -159,7 +159,7 @@ func (p *publisher) library(ctx context.Context, change bool) (time.Duration, st
 	}
 	start := time.Now()
 	res, err := publish.Image(ctx, publish.Options{
-		Dir: p.ws.dir, Repo: p.repo,
+		Dir: p.ws.dir, Main: "services/platform-demo", Repo: p.repo,
 		Version: info.Version, Commit: info.Commit, CommitTime: info.Time,
 		Base: publish.BaseLocal, Logger: p.b.opts.Logger,
 	})

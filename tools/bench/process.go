@@ -248,10 +248,8 @@ func runCmd(ctx context.Context, dir string, env []string, name string, args ...
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		out := stderr.Bytes()
-		if len(out) > 4000 {
-			out = out[len(out)-4000:]
-		}
+		// go test reports a failing test on stdout, go build on stderr.
+		out := append(tail(stdout.Bytes(), 4000), tail(stderr.Bytes(), 4000)...)
 		return d, stdout.Bytes(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return d, stdout.Bytes(), nil
