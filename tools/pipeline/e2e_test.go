@@ -82,13 +82,19 @@ func commit(t *testing.T, dir, msg string) buildinfo.Info {
 // The registry keeps its port across runs, as it does for users: an image
 // names its base by the registry's address, so a build's digest depends on
 // it.
-func localSettings(t *testing.T, root string) config.Settings {
+// localSettings are the local loop's settings for the clone at root; vars
+// are more settings, name and value in turn. The local addresses are
+// 127.0.0.1:0 unless vars set LOCAL_ADDR: each rollout takes a free port.
+func localSettings(t *testing.T, root string, vars ...string) config.Settings {
 	t.Helper()
 	env := map[string]string{
 		"PIPELINE_STATE_DIR":  filepath.Join(root, ".state"),
 		"LOCAL_REGISTRY_ADDR": freeAddr(t),
 		"LOCAL_ADDR":          "127.0.0.1:0",
 		"VERIFY_TIMEOUT":      "2m",
+	}
+	for i := 0; i+1 < len(vars); i += 2 {
+		env[vars[i]] = vars[i+1]
 	}
 	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
 	if err != nil {
@@ -141,7 +147,16 @@ func TestLocalLoop(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	root := clone(t, "platform-demo", "hello")
-	s := localSettings(t, root)
+	// Fixed addresses, as `mage local` has: each Run finds the rollouts p
+	// serves there and leaves the rollout to them, then verifies what they
+	// serve. (With port 0, a Run would start rollouts of its own, and what
+	// p serves would catch up on its next poll.) The offsets are the two
+	// environments of the two services' slots.
+	base, err := loopback.FreeRun(0, 1, 10, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := localSettings(t, root, "LOCAL_ADDR", fmt.Sprintf("127.0.0.1:%d", base))
 	head := func() buildinfo.Info {
 		info, err := buildinfo.Read(ctx, buildinfo.Options{Dir: root})
 		if err != nil {
@@ -194,6 +209,11 @@ func TestLocalLoop(t *testing.T) {
 	}
 	if got, want := stages(sum), "test:skipped plan:ok hello build:ok hello push:ok hello bump:ok hello rollout:ok hello verify:ok"; got != want {
 		t.Errorf("after a change to hello: stages %s, want %s", got, want)
+	}
+	for _, st := range sum.Stages {
+		if st.Name == "rollout" && !strings.Contains(st.Detail, "left to the running `mage local`") {
+			t.Errorf("after a change to hello: %s rollout %q, want it left to the rollouts p serves", st.Service, st.Detail)
+		}
 	}
 	if r := result(t, sum, "platform-demo"); r.Commit != first.Commit || !strings.Contains(r.Detail, "no file it is built from changed since "+first.Version) {
 		t.Errorf("platform-demo = %+v, want unchanged since %s", r, first.Version)
