@@ -287,33 +287,19 @@ func Image(ctx context.Context, opts Options) (Result, error) {
 	if err := (&opts).validate(); err != nil {
 		return Result{}, err
 	}
-	var b backend
-	var err error
-	if IsGitHubRepo(opts.Repo) {
-		if opts.App != nil {
-			perms := forge.Permissions{Contents: "write"}
-			if opts.Mode == ModePR {
-				perms.PullRequests = "write"
-			}
-			tok, err := opts.App.InstallationToken(ctx, opts.APIURL, opts.Repo, perms, opts.HTTPClient)
-			if err != nil {
-				return Result{}, err
-			}
-			opts.Token = tok.Value
-			opts.Logger.Info("minted an installation token", "installation", tok.InstallationID, "repository", opts.Repo, "expires", tok.Expires.Format(time.RFC3339))
-		}
-		b, err = newGitHub(opts)
-		if opts.MaxAttempts <= 0 {
+	perms := forge.Permissions{Contents: "write"}
+	if opts.Mode == ModePR {
+		perms.PullRequests = "write"
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultGitMaxAttempts
+		if IsGitHubRepo(opts.Repo) {
 			opts.MaxAttempts = DefaultMaxAttempts
 		}
-	} else {
-		b, err = newGit(opts)
-		if opts.MaxAttempts <= 0 {
-			opts.MaxAttempts = DefaultGitMaxAttempts
-		}
 	}
+	b, opts, err := open(ctx, opts, perms)
 	if err != nil {
-		return Result{}, redactErr(err, opts.Token)
+		return Result{}, err
 	}
 	defer b.close()
 	res, err := run(ctx, opts, b)
@@ -574,4 +560,30 @@ func (g *guard) isAncestor(ctx context.Context, a, d string) (bool, error) {
 	}
 	g.memo[key] = v
 	return v, nil
+}
+
+// open returns the backend for opts.Repo: the Contents API for owner/name,
+// with an installation token of perms when a GitHub App is set, and git
+// otherwise; and opts with the token it uses.
+func open(ctx context.Context, opts Options, perms forge.Permissions) (backend, Options, error) {
+	if !IsGitHubRepo(opts.Repo) {
+		b, err := newGit(opts)
+		if err != nil {
+			return nil, opts, redactErr(err, opts.Token)
+		}
+		return b, opts, nil
+	}
+	if opts.App != nil {
+		tok, err := opts.App.InstallationToken(ctx, opts.APIURL, opts.Repo, perms, opts.HTTPClient)
+		if err != nil {
+			return nil, opts, err
+		}
+		opts.Token = tok.Value
+		opts.Logger.Info("minted an installation token", "installation", tok.InstallationID, "repository", opts.Repo, "expires", tok.Expires.Format(time.RFC3339))
+	}
+	b, err := newGitHub(opts)
+	if err != nil {
+		return nil, opts, redactErr(err, opts.Token)
+	}
+	return b, opts, nil
 }

@@ -15,22 +15,9 @@ func Current(ctx context.Context, opts Options) (manifest.Current, error) {
 	if opts.Repo == "" {
 		return manifest.Current{}, fmt.Errorf("current: no gitops repository: set GITOPS_REPO")
 	}
-	var b backend
-	var err error
-	if IsGitHubRepo(opts.Repo) {
-		if opts.App != nil {
-			tok, err := opts.App.InstallationToken(ctx, opts.APIURL, opts.Repo, forge.Permissions{Contents: "read"}, opts.HTTPClient)
-			if err != nil {
-				return manifest.Current{}, err
-			}
-			opts.Token = tok.Value
-		}
-		b, err = newGitHub(opts)
-	} else {
-		b, err = newGit(opts)
-	}
+	b, opts, err := open(ctx, opts, forge.Permissions{Contents: "read"})
 	if err != nil {
-		return manifest.Current{}, redactErr(err, opts.Token)
+		return manifest.Current{}, err
 	}
 	defer b.close()
 	content, _, err := b.read(ctx)

@@ -46,22 +46,9 @@ func History(ctx context.Context, opts Options, limit int) ([]Revision, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	var b backend
-	var err error
-	if IsGitHubRepo(opts.Repo) {
-		if opts.App != nil {
-			tok, err := opts.App.InstallationToken(ctx, opts.APIURL, opts.Repo, forge.Permissions{Contents: "read"}, opts.HTTPClient)
-			if err != nil {
-				return nil, err
-			}
-			opts.Token = tok.Value
-		}
-		b, err = newGitHub(opts)
-	} else {
-		b, err = newGit(opts)
-	}
+	b, opts, err := open(ctx, opts, forge.Permissions{Contents: "read"})
 	if err != nil {
-		return nil, redactErr(err, opts.Token)
+		return nil, err
 	}
 	defer b.close()
 	revs, err := b.history(ctx, opts.Container, limit)

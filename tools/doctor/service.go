@@ -17,11 +17,7 @@ import (
 // verify asks the live service of every service in every environment
 // which commit it runs, all at once: one row each.
 func (d *doctor) verify(ctx context.Context) []Row {
-	var targets []config.Target
-	for _, e := range d.s.Environments {
-		ts, _ := d.s.Targets(e.Name, "")
-		targets = append(targets, ts...)
-	}
+	targets := d.targets()
 	rows := make([]Row, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -94,11 +90,7 @@ func (d *doctor) argo(ctx context.Context) []Row {
 	if d.s.ArgoServer == "" || d.s.ArgoToken == "" {
 		return []Row{{Check: CheckArgo, Found: "not set: no refresh after the bump (Argo CD polls the gitops repository every 3 minutes)"}}
 	}
-	var targets []config.Target
-	for _, e := range d.s.Environments {
-		ts, _ := d.s.Targets(e.Name, "")
-		targets = append(targets, ts...)
-	}
+	targets := d.targets()
 	rows := make([]Row, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -124,4 +116,15 @@ func (d *doctor) argo(ctx context.Context) []Row {
 	}
 	wg.Wait()
 	return rows
+}
+
+// targets are every service's target, environment by environment, in the
+// order the rows are printed.
+func (d *doctor) targets() []config.Target {
+	var targets []config.Target
+	for _, e := range d.s.Environments {
+		ts, _ := d.s.Targets(e.Name, "")
+		targets = append(targets, ts...)
+	}
+	return targets
 }
