@@ -192,6 +192,15 @@ func render(opts Options) (map[string][]byte, error) {
 		files[path.Join(svcDir, f)] = b
 	}
 	files[path.Join(svcDir, "go.mod")] = goMod(d)
+	// The kit's checksums seed the new module's go.sum: go mod tidy ignores
+	// the workspace, and without them it asks the checksum database for
+	// every module the kit brings, which fails offline even when the module
+	// cache holds them all. Tidy drops the lines the service does not need.
+	sum, err := os.ReadFile(filepath.Join(opts.Root, service.Dir, service.Kit, "go.sum"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read the kit's go.sum: %w", err)
+	}
+	files[path.Join(svcDir, "go.sum")] = sum
 	for _, e := range d.Envs {
 		d.Env = e
 		names := []string{"00-deployment.yaml", "01-service.yaml", "02-ingress.yaml", "03-pdb.yaml", "kustomization.yaml"}
@@ -451,10 +460,6 @@ func (w *writer) write(ctx context.Context, opts Options, files map[string][]byt
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go mod tidy in %s/%s: %w: %s", service.Dir, opts.Name, err, strings.TrimSpace(string(out)))
-	}
-	sum := path.Join(service.Dir, opts.Name, "go.sum")
-	if _, err := os.Stat(filepath.Join(w.root, filepath.FromSlash(sum))); err == nil {
-		w.created = append(w.created, sum)
 	}
 	return nil
 }

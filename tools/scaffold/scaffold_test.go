@@ -2,15 +2,19 @@ package scaffold_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/policy/gitopscheck"
@@ -100,7 +104,17 @@ func TestService(t *testing.T) {
 		t.Skip("runs go mod tidy and go test on the new service")
 	}
 	root := copyRepo(t)
-	res, err := scaffold.Service(context.Background(), scaffold.Options{Root: root, Name: newName, Environments: environments(newName), LocalSlot: 7})
+	// Offline, as a machine with the module cache filled and no network:
+	// no proxy, and a checksum database that cannot answer (its own name,
+	// so no tile cached for sum.golang.org answers for it either; a loopback
+	// address, so nothing leaves the machine). The kit's checksums are all
+	// the new module needs.
+	_, vkey, err := note.GenerateKey(rand.Reader, "sumdb.test.invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := append(os.Environ(), "GOPROXY=off", "GOSUMDB="+vkey+" http://127.0.0.1:1")
+	res, err := scaffold.Service(context.Background(), scaffold.Options{Root: root, Name: newName, Environments: environments(newName), LocalSlot: 7, Env: offline})
 	if err != nil {
 		t.Fatalf("Service(made-by-test) = %v", err)
 	}
@@ -147,7 +161,7 @@ func TestService(t *testing.T) {
 	for _, args := range [][]string{{"mod", "tidy", "-diff"}, {"vet", "-trimpath", "."}, {"test", "-trimpath", "-count=1", "."}} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = filepath.Join(root, "services", newName)
-		cmd.Env = append(os.Environ(), "GOWORK=off")
+		cmd.Env = append(slices.Clone(offline), "GOWORK=off")
 		if args[0] == "mod" {
 			cmd.Env = append(cmd.Env, "GOFLAGS=-mod=mod")
 		}
