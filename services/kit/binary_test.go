@@ -28,8 +28,8 @@ func TestBinaryVersion(t *testing.T) {
 		t.Skip("builds and runs the service binary")
 	}
 	t.Parallel()
-	const version, commit = "7c0ffee", "7c0ffee1234567890abcdef1234567890abcdef0"
-	svc := startService(t, buildService(t, version, commit), "SHUTDOWN_DRAIN=0s")
+	const version, commit = binVersion, binCommit
+	svc := startService(t, buildService(t), "SHUTDOWN_DRAIN=0s")
 
 	var got map[string]string
 	getJSON(t, svc.base+"/version", &got)
@@ -60,7 +60,7 @@ func TestBinaryCrash(t *testing.T) {
 		t.Skip("builds and runs the service binary")
 	}
 	t.Parallel()
-	svc := startService(t, buildService(t, "c0ffee1", "c0ffee1234567890abcdef1234567890abcdef00"), "FAULT_CRASH_AFTER=300ms")
+	svc := startService(t, buildService(t), "FAULT_CRASH_AFTER=300ms")
 	var v Version
 	getJSON(t, svc.base+VersionPath, &v)
 	select {
@@ -85,7 +85,7 @@ func TestBinaryDrain(t *testing.T) {
 		t.Skip("builds and runs the service binary")
 	}
 	t.Parallel()
-	svc := startService(t, buildService(t, "d1a2b3c", "d1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"),
+	svc := startService(t, buildService(t),
 		"SHUTDOWN_DRAIN=300ms", "SHUTDOWN_TIMEOUT=10s")
 
 	const workers, perWorker = 8, 2000
@@ -193,19 +193,47 @@ func TestBinaryDrain(t *testing.T) {
 	}
 }
 
-// buildService links the kit's smallest service with the given build
-// metadata, the way the build pipeline links every service, into a
-// temporary directory.
-func buildService(t *testing.T, version, commit string) string {
+// binVersion and binCommit are the build metadata the tests' service is
+// linked with.
+const binVersion, binCommit = "7c0ffee", "7c0ffee1234567890abcdef1234567890abcdef0"
+
+// built is the kit's smallest service, linked once for all the tests that
+// run it: a link with the metrics library takes about a second of CPU.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildService links the kit's smallest service with binVersion and
+// binCommit, the way the build pipeline links every service, once.
+func buildService(t *testing.T) string {
 	t.Helper()
 	trackSources(t)
-	bin := filepath.Join(t.TempDir(), "hello")
-	ldflags := fmt.Sprintf("-s -w -X %s=%s -X %s=%s", VersionSymbol, version, CommitSymbol, commit)
-	out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, "./testdata/hello").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build -ldflags %q: %v\n%s", ldflags, err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "kit-binary-test-")
+		if built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "hello")
+		ldflags := fmt.Sprintf("-s -w -X %s=%s -X %s=%s", VersionSymbol, binVersion, CommitSymbol, binCommit)
+		out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", built.bin, "./testdata/hello").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build -ldflags %q: %v\n%s", ldflags, err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // trackSources opens every file of the module from the test process. The
