@@ -231,7 +231,7 @@ func (b *bencher) floor(ctx context.Context, ws *workspace, e edit, module strin
 	// As the gate runs them: with its digests, and the race detector not
 	// sleeping at exit.
 	digests = append(digests, "GORACE="+gate.NoExitSleep)
-	if f.test, _, err = runCmd(ctx, filepath.Join(ws.dir, module), digests, "go", "test", "-race", "-trimpath", "./..."); err != nil {
+	if f.test, _, err = runCmd(ctx, filepath.Join(ws.dir, module), digests, "go", append(append([]string{"test"}, gate.TestFlags...), "./...")...); err != nil {
 		return f, err
 	}
 	var bin string

@@ -203,11 +203,16 @@ func vet(ctx context.Context, opts Options, patterns []string) error {
 	return nil
 }
 
+// TestFlags are the build flags of the gate's go test: the race detector,
+// and paths trimmed, so that results carry over between checkouts (ADR
+// 0008). (go test links the binaries it runs without DWARF already.)
+var TestFlags = []string{"-race", "-trimpath"}
+
 // test runs go test -race over the modules in one go command, so that it
 // schedules the packages of every module together, and reports each
 // package as it finishes.
 func test(ctx context.Context, opts Options, patterns []string) ([]Package, error) {
-	args := []string{"test", "-race", "-trimpath", "-json"}
+	args := append(append([]string{"test"}, TestFlags...), "-json")
 	if opts.Full {
 		args = append(args, "-count=1")
 	}
