@@ -78,13 +78,12 @@ func commit(t *testing.T, dir, msg string) buildinfo.Info {
 	return info
 }
 
-// localSettings are the local loop's settings for a clone, on free ports.
-// The registry keeps its port across runs, as it does for users: an image
-// names its base by the registry's address, so a build's digest depends on
-// it.
-// localSettings are the local loop's settings for the clone at root; vars
-// are more settings, name and value in turn. The local addresses are
-// 127.0.0.1:0 unless vars set LOCAL_ADDR: each rollout takes a free port.
+// localSettings are the local loop's settings for the clone at root, on
+// free ports; vars are more settings, name and value in turn. The local
+// addresses are 127.0.0.1:0 unless vars set LOCAL_ADDR: each rollout takes
+// a free port. The registry keeps its port across runs, as it does for
+// users: an image names its base by the registry's address, so a build's
+// digest depends on it.
 func localSettings(t *testing.T, root string, vars ...string) config.Settings {
 	t.Helper()
 	env := map[string]string{
