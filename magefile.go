@@ -45,9 +45,9 @@ func Status(ctx context.Context, json *bool, service *string) error {
 	return targets.Status(ctx, here(), json, service)
 }
 
-// Promote takes the images the previous environment runs, verified there, to an environment: mage promote production.
-func Promote(ctx context.Context, environment string, service *string) error {
-	return targets.Promote(ctx, here(), environment, service)
+// Promote takes the images the previous environment runs, verified and soaked there, to an environment: mage promote production (-unsoaked=<reason> takes one without a passed soak).
+func Promote(ctx context.Context, environment string, service, unsoaked *string) error {
+	return targets.Promote(ctx, here(), environment, service, unsoaked)
 }
 
 // Rollback points every service (or -service=) of an environment (default: the first) back at its previous image, or -to=<commit|image>.

@@ -98,6 +98,14 @@ type Options struct {
 	// Force replaces the image even when the manifest holds a newer source
 	// commit: a deliberate rollback.
 	Force bool
+	// Expect, when set, is the image the manifest must deploy for the write
+	// to go ahead: a rollback of a version that failed its soak, or the
+	// record of its verdict, is about that image and no other. A manifest
+	// that deploys another ends the bump with Outcome Moved.
+	Expect string
+	// Annotations are set on the workload's own metadata in the same write
+	// (manifest.Change.Annotations): the verdicts of the soak.
+	Annotations map[string]string
 	// DryRun computes the change and returns its diff without writing.
 	DryRun bool
 	// SkipCI appends "[skip ci]" to the commit message, for a gitops
@@ -118,7 +126,7 @@ type Options struct {
 	Merge        bool
 	MergeTimeout time.Duration
 	// Action is what the commit does, for its message: "deploy" (default),
-	// "roll back to" or "promote".
+	// "roll back to", "promote" or "verdict on" (the record of a soak).
 	Action string
 	// Reason says why, for the message of a rollback or a promotion.
 	Reason string
@@ -168,6 +176,9 @@ const (
 	// Merged means the pull request was merged: a commit of the branch now
 	// sets the image.
 	Merged Outcome = "merged"
+	// Moved means the manifest no longer deploys Options.Expect: another
+	// write replaced it, and nothing was written.
+	Moved Outcome = "moved"
 )
 
 // Result describes a finished bump.
@@ -215,6 +226,8 @@ func (r Result) String() string {
 		return s
 	case UpToDate:
 		return fmt.Sprintf("already at %s: nothing to commit", r.Image)
+	case Moved:
+		return fmt.Sprintf("not written: the manifest deploys %s now, not %s", r.Previous, r.Image)
 	case NewerDeployed:
 		if r.NewerPR != 0 {
 			return fmt.Sprintf("not bumped: pull request #%d already proposes source commit %s, newer than this one", r.NewerPR, r.PreviousCommit)
@@ -412,6 +425,11 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 				return res, fmt.Errorf("read %s: %w", opts.Path, err)
 			}
 			res.Previous, res.PreviousCommit = cur.Image, cur.SourceCommit
+			if opts.Expect != "" && cur.Image != opts.Expect {
+				log.Info("the manifest deploys another image: nothing to write", "deployed", cur.Image, "expected", opts.Expect)
+				res.Outcome = Moved
+				return res, nil
+			}
 
 			newer, gerr := g.newerDeployed(ctx, cur.SourceCommit)
 			if gerr != nil {
@@ -422,7 +440,7 @@ func run(ctx context.Context, opts Options, b backend) (Result, error) {
 				res.Outcome = NewerDeployed
 				return res, nil
 			}
-			out, changed, eerr := manifest.Edit(content, manifest.Change{Container: opts.Container, Image: opts.Image, SourceCommit: opts.SourceCommit})
+			out, changed, eerr := manifest.Edit(content, manifest.Change{Container: opts.Container, Image: opts.Image, SourceCommit: opts.SourceCommit, Annotations: opts.Annotations})
 			if eerr != nil {
 				return res, fmt.Errorf("edit %s: %w", opts.Path, eerr)
 			}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/andrelair-platform/platform-demo/tools/forge"
@@ -238,7 +239,7 @@ func (g *gitBackend) explain(op string, err error) error {
 		strings.Contains(out, "couldn't find remote ref"):
 		return fmt.Errorf("git %s %s: branch %q not found: check GITOPS_BRANCH (%s)", op, g.display, g.branch, firstLine(out))
 	case strings.Contains(out, "Authentication failed"), strings.Contains(out, "could not read Username"),
-		strings.Contains(out, "terminal prompts disabled"), strings.Contains(out, "401"), strings.Contains(out, "403"):
+		strings.Contains(out, "terminal prompts disabled"), httpRefusal.MatchString(out):
 		return fmt.Errorf("git %s %s: authentication failed with %s: set GITOPS_TOKEN to a token with write access to the repository (%s)", op, g.display, forge.Describe(g.token), firstLine(out))
 	case strings.Contains(out, "not found"), strings.Contains(out, "does not exist"),
 		strings.Contains(out, "does not appear to be a git repository"):
@@ -246,6 +247,11 @@ func (g *gitBackend) explain(op string, err error) error {
 	}
 	return fmt.Errorf("git %s %s: %w", op, g.display, err)
 }
+
+// httpRefusal is git's report of an HTTP 401 or 403 ("The requested URL
+// returned error: 403"): the code read where git writes it, not wherever
+// the digits occur (a temporary directory's name holds them too).
+var httpRefusal = regexp.MustCompile(`returned error: 40[13]\b|\bHTTP 40[13]\b`)
 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")

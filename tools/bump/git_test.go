@@ -3,6 +3,7 @@ package bump
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/cgi"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/forge"
+	"github.com/andrelair-platform/platform-demo/tools/internal/git"
 )
 
 // runGit runs git for a test fixture, isolated from the user's config.
@@ -415,5 +417,73 @@ func TestGitProtectedBranch(t *testing.T) {
 	opts.Mode = ModePR
 	if res, err := Image(context.Background(), opts); err != nil || res.Outcome != Proposed {
 		t.Errorf("Image(pr) = %+v, %v; want the branch pushed", res, err)
+	}
+}
+
+// TestGitExpect guards the writes that are about one image, a soak's
+// verdict and the rollback of a version that failed it: they land only
+// while the manifest deploys that image, with their annotations in the
+// same commit, and stand down when another write replaced it.
+func TestGitExpect(t *testing.T) {
+	ctx := context.Background()
+	f := newGitFixture(t, 3)
+	for _, i := range []int{0, 1} {
+		if _, err := Image(ctx, f.options(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The record of a verdict: the image it is about, unchanged, and the
+	// annotations.
+	verdict := f.options(1)
+	verdict.Expect, verdict.Action, verdict.Reason = imageFor(f.commits[1]), "verdict on", "soak passed: 3s: 60 probes, 0 failed"
+	verdict.Annotations = map[string]string{"platform-demo.dev/passed-image": imageFor(f.commits[1])}
+	res, err := Image(ctx, verdict)
+	if err != nil || res.Outcome != Committed {
+		t.Fatalf("Image(verdict) = %+v, %v; want a commit", res, err)
+	}
+	if got := readBack(t, f.file(t)); got.Image != imageFor(f.commits[1]) || got.Annotations["platform-demo.dev/passed-image"] != imageFor(f.commits[1]) {
+		t.Errorf("manifest after the verdict = %+v, want the same image and the verdict", got)
+	}
+	if got, want := runGit(t, f.bare, "log", "-1", "--format=%s", "main"), "ci(platform-demo): verdict on "+f.commits[1][:7]; got != want {
+		t.Errorf("verdict commit subject = %q, want %q", got, want)
+	}
+	if body := runGit(t, f.bare, "log", "-1", "--format=%B", "main"); !strings.Contains(body, "Reason: soak passed: 3s: 60 probes, 0 failed") {
+		t.Errorf("verdict commit message:\n%s\nwant the figures in its Reason trailer", body)
+	}
+
+	// A rollback of commit 2's image after commit 2 was replaced by
+	// another write stands down.
+	if _, err := Image(ctx, f.options(2)); err != nil {
+		t.Fatal(err)
+	}
+	back := f.options(0)
+	back.Force, back.Expect, back.Action = true, imageFor(f.commits[1]), "roll back to"
+	commits := f.commitCount(t)
+	res, err = Image(ctx, back)
+	if err != nil || res.Outcome != Moved || res.Previous != imageFor(f.commits[2]) {
+		t.Fatalf("Image(rollback of a replaced image) = %+v, %v; want moved, naming what is deployed", res, err)
+	}
+	if n := f.commitCount(t); n != commits {
+		t.Errorf("a moved bump made %d commits, want 0", n-commits)
+	}
+	if !strings.Contains(res.String(), "deploys "+imageFor(f.commits[2])+" now") {
+		t.Errorf("Result.String() = %q, want it to name what the manifest deploys", res)
+	}
+}
+
+// TestGitExplainReadsTheCode guards the reading of git's failures by their
+// content: a path holding "401" is not an authentication failure.
+func TestGitExplainReadsTheCode(t *testing.T) {
+	g := &gitBackend{display: "/tmp/TestGitErrors1314782401/001/missing.git", branch: "main"}
+	tests := []struct{ out, want string }{
+		{"fatal: repository '/tmp/TestGitErrors1314782401/001/missing.git' does not exist", "check GITOPS_REPO"},
+		{"fatal: unable to access 'https://h/o/r.git/': The requested URL returned error: 403", "set GITOPS_TOKEN"},
+		{"fatal: unable to access 'https://h/o/r.git/': The requested URL returned error: 401", "set GITOPS_TOKEN"},
+	}
+	for _, tt := range tests {
+		err := g.explain("clone", &git.Error{Output: tt.out, Err: errors.New("exit status 128")})
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("explain(%q) = %v, want it to say %q", tt.out, err, tt.want)
+		}
 	}
 }

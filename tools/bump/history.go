@@ -22,8 +22,10 @@ type Revision struct {
 	// Time is when it was committed, Subject the first line of its message.
 	Time    time.Time
 	Subject string
-	// Image and SourceCommit are what the manifest deployed after it.
+	// Image and SourceCommit are what the manifest deployed after it, and
+	// Annotations the workload's own (the soak's verdicts).
 	Image, SourceCommit string
+	Annotations         map[string]string
 	// Problem says why the manifest could not be read at this commit (not
 	// YAML, empty, no such container); Image and SourceCommit are empty
 	// then. The manifest's errors say where (line), and wrap those of
@@ -125,5 +127,5 @@ func (r *Revision) read(content []byte, container string) {
 		r.Problem = err
 		return
 	}
-	r.Image, r.SourceCommit = cur.Image, strings.ToLower(cur.SourceCommit)
+	r.Image, r.SourceCommit, r.Annotations = cur.Image, strings.ToLower(cur.SourceCommit), cur.Annotations
 }

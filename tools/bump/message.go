@@ -20,8 +20,8 @@ const DefaultMessage = `ci({{.Container}}): {{.Action}} {{.Short}}{{if .From}} (
 type MessageData struct {
 	// Container is the container whose image changes, e.g. platform-demo.
 	Container string
-	// Action is what the commit does: "deploy", "roll back to" or
-	// "promote"; Options.Action sets it.
+	// Action is what the commit does: "deploy", "roll back to",
+	// "promote" or "verdict on"; Options.Action sets it.
 	Action string
 	// Commit is the full source commit the image was built from, Short its
 	// first seven characters (the image tag when the commit is unknown).
@@ -120,7 +120,7 @@ func (o Options) messageData(previous, previousCommit string) MessageData {
 	if d.SourceURL != "" && d.Commit != "" {
 		d.CommitURL = d.SourceURL + "/commit/" + d.Commit
 	}
-	if d.Action != "deploy" {
+	if d.Action != "deploy" && !strings.EqualFold(previousCommit, o.SourceCommit) {
 		switch {
 		case len(previousCommit) >= 7:
 			d.From = previousCommit[:7]

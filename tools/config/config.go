@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path"
@@ -120,6 +121,15 @@ type Settings struct {
 	VerifyConsecutive int
 	VerifyInterval    time.Duration
 	VerifyTimeout     time.Duration
+	// VerifySoak and VerifySoakInterval shape the soak after the version
+	// check (VERIFY_SOAK, 0 turns it off; VERIFY_SOAK_INTERVAL);
+	// VerifyMaxErrorRate is the share of failed answers it allows
+	// (VERIFY_MAX_ERROR_RATE); VerifyRollback is "auto" or "off"
+	// (VERIFY_ROLLBACK): whether a failed soak rolls the environment back.
+	VerifySoak         time.Duration
+	VerifySoakInterval time.Duration
+	VerifyMaxErrorRate float64
+	VerifyRollback     string
 
 	// ArgoServer and ArgoToken configure the optional refresh after a bump;
 	// each target names its Application.
@@ -293,6 +303,16 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 		interval = verify.LocalInterval
 	}
 	s.VerifyInterval = l.duration("VERIFY_INTERVAL", interval)
+	// So does its soak: about as many probes in seconds as a production
+	// soak makes in a minute.
+	soak, soakInterval := verify.DefaultSoak, verify.DefaultSoakInterval
+	if s.LocalGitops() {
+		soak, soakInterval = verify.LocalSoak, verify.LocalSoakInterval
+	}
+	s.VerifySoak = l.duration("VERIFY_SOAK", soak)
+	s.VerifySoakInterval = l.duration("VERIFY_SOAK_INTERVAL", soakInterval)
+	s.VerifyMaxErrorRate = l.share("VERIFY_MAX_ERROR_RATE", verify.DefaultMaxErrorRate)
+	s.VerifyRollback = l.str("VERIFY_ROLLBACK", RollbackAuto)
 	if root != "" {
 		svcs, err := service.List(root)
 		if err != nil {
@@ -405,6 +425,15 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 	}
 	if s.VerifyInterval <= 0 {
 		errs = append(errs, fmt.Errorf("VERIFY_INTERVAL=%s: want a positive duration such as 2s", s.VerifyInterval))
+	}
+	if s.VerifySoak < 0 {
+		errs = append(errs, fmt.Errorf("VERIFY_SOAK=%s: want a duration such as 60s, or 0 to turn the soak off", s.VerifySoak))
+	}
+	if s.VerifySoakInterval <= 0 || (s.VerifySoak > 0 && s.VerifySoakInterval > s.VerifySoak) {
+		errs = append(errs, fmt.Errorf("VERIFY_SOAK_INTERVAL=%s: want a positive duration no longer than VERIFY_SOAK (%s), such as 1s", s.VerifySoakInterval, s.VerifySoak))
+	}
+	if s.VerifyRollback != RollbackAuto && s.VerifyRollback != RollbackOff {
+		errs = append(errs, fmt.Errorf("VERIFY_ROLLBACK=%q: want %q (a failed soak rolls back) or %q (it only fails)", s.VerifyRollback, RollbackAuto, RollbackOff))
 	}
 	if s.Base != "" && s.Base != "local" {
 		if _, err := name.ParseReference(s.Base); err != nil {
@@ -691,6 +720,23 @@ func (l *loader) duration(name string, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+// share reads a number from 0 to 1.
+func (l *loader) share(name string, def float64) float64 {
+	v := l.str(name, strconv.FormatFloat(def, 'f', -1, 64))
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
+		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a share from 0 to 1, such as %s (%s%%)", name, v, strconv.FormatFloat(def, 'f', -1, 64), strconv.FormatFloat(100*def, 'f', -1, 64)))
+		return def
+	}
+	return f
+}
+
+// Values of VERIFY_ROLLBACK.
+const (
+	RollbackAuto = "auto"
+	RollbackOff  = "off"
+)
 
 func splitList(s string) []string {
 	var out []string

@@ -12,8 +12,12 @@ import (
 )
 
 // slowFirst is the least a package must have taken last time to be started
-// ahead of the others.
-const slowFirst = 5 * time.Second
+// ahead of the others. Two seconds puts the kit's tests and the scaffold's
+// (which runs go mod tidy, vet and test on a new service) ahead of the links
+// of the services' test binaries when the kit changes, instead of alone at
+// the end (on two cores, after a kit change in a copy with five services,
+// `go tool mage test` took 13.7 and 14.3 s against 14.9 and 17.9 s at 5 s).
+const slowFirst = 2 * time.Second
 
 // timings are how long each package's tests took when they last ran, by
 // import path. The gate starts the slowest packages first: go test starts

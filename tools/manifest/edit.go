@@ -63,6 +63,24 @@ func sourceCommitStep(container, commit string) step {
 	}
 }
 
+// annotationStep sets an annotation of the workload's own metadata (the
+// kustomization's, in a kustomization): never the pod template's, so that
+// it restarts nothing.
+func annotationStep(container, key, value string) step {
+	return func(st *stream) (*edit, op, error) {
+		t, err := st.locate(container)
+		if err != nil {
+			return nil, op{}, err
+		}
+		keys := []string{"metadata", "annotations", key}
+		e, err := st.ensure(t.doc, nil, st.docs[t.doc], keys, value)
+		if err != nil {
+			return nil, op{}, fmt.Errorf("set annotation %s of %s: %w", key, t.workload, err)
+		}
+		return e, op{doc: t.doc, path: []any{"metadata", "annotations", key}, value: value}, nil
+	}
+}
+
 // kustomizeImageSteps set newName, newTag and digest of a kustomization
 // images entry from one reference.
 func kustomizeImageSteps(container, image string) []step {

@@ -12,6 +12,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -76,6 +79,12 @@ type Change struct {
 	// template that holds the container (commonAnnotations in a
 	// kustomization).
 	SourceCommit string
+	// Annotations are set on the workload's own metadata, not on its pod
+	// template, so that changing them restarts nothing (in a kustomization,
+	// on the kustomization's metadata, which kustomize does not render).
+	// The pipeline records its verdicts there. Keys are Kubernetes
+	// annotation keys; values are one line.
+	Annotations map[string]string
 }
 
 // Current is what a manifest holds for one container.
@@ -88,6 +97,9 @@ type Current struct {
 	// Workload names where the container was found, e.g.
 	// "Deployment/platform-demo" or "Kustomization".
 	Workload string
+	// Annotations are the string annotations of the workload's own
+	// metadata (see Change.Annotations); nil when it has none.
+	Annotations map[string]string
 }
 
 // SetImage sets the image of the named container and reports whether the
@@ -131,6 +143,12 @@ func Edit(in []byte, c Change) (out []byte, changed bool, err error) {
 	if c.SourceCommit != "" {
 		steps = append(steps, sourceCommitStep(c.Container, c.SourceCommit))
 	}
+	for _, k := range slices.Sorted(maps.Keys(c.Annotations)) {
+		if err := checkAnnotation(k, c.Annotations[k]); err != nil {
+			return nil, false, err
+		}
+		steps = append(steps, annotationStep(c.Container, k, c.Annotations[k]))
+	}
 
 	out = in
 	var ops []op
@@ -168,7 +186,7 @@ func Read(in []byte, container string) (Current, error) {
 	if err != nil {
 		return Current{}, err
 	}
-	cur := Current{Workload: t.workload}
+	cur := Current{Workload: t.workload, Annotations: annotations(st.docs[t.doc])}
 	if k := t.kustomize; k != nil {
 		cur.Image = k.image()
 		if _, v := lookup(st.docs[t.doc], "commonAnnotations", SourceCommitAnnotation); v != nil && v.Kind == yaml.ScalarNode {
@@ -183,6 +201,38 @@ func Read(in []byte, container string) (Current, error) {
 		cur.SourceCommit = v.Value
 	}
 	return cur, nil
+}
+
+// annotations returns the string values of the document's
+// metadata.annotations.
+func annotations(doc *yaml.Node) map[string]string {
+	_, m := lookup(doc, "metadata", "annotations")
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	out := map[string]string{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k, v := m.Content[i], m.Content[i+1]; k.Kind == yaml.ScalarNode && v.Kind == yaml.ScalarNode {
+			out[k.Value] = v.Value
+		}
+	}
+	return out
+}
+
+// annotationKey is a Kubernetes annotation key: an optional DNS prefix and
+// a slash, then a name of at most 63 characters.
+var annotationKey = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+
+// checkAnnotation refuses a key Kubernetes would refuse, and a value that
+// is not one line of text.
+func checkAnnotation(key, value string) error {
+	if !annotationKey.MatchString(key) {
+		return fmt.Errorf("edit manifest: %q is not an annotation key (prefix/name, lower-case DNS prefix, name of at most 63 characters)", key)
+	}
+	if !utf8.ValidString(value) || strings.ContainsFunc(value, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\ufeff' }) {
+		return fmt.Errorf("edit manifest: annotation %s: value %q is not one line of text", key, value)
+	}
+	return nil
 }
 
 // validValue rejects values that could only be written as multi-line or

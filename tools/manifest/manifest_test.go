@@ -387,3 +387,58 @@ func TestRead(t *testing.T) {
 		})
 	}
 }
+
+// TestEditWorkloadAnnotations guards where the pipeline records its
+// verdicts: the workload's own metadata, never the pod template (a change
+// there would restart every pod), written as one line that reads back.
+func TestEditWorkloadAnnotations(t *testing.T) {
+	const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    metadata:\n      annotations:\n        a: b\n    spec:\n      containers:\n      - name: app\n        image: a:1\n"
+	const kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n- name: app\n  newTag: \"1\"\n"
+	set := map[string]string{
+		"platform-demo.dev/passed-image":  "r/app@sha256:" + strings.Repeat("a", 64),
+		"platform-demo.dev/passed-detail": "3s: 60 probes, 0 failed; /readyz 0 not 200: it's \"fine\"",
+	}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"deployment", deployment, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  annotations:\n" +
+			"    platform-demo.dev/passed-detail: \"3s: 60 probes, 0 failed; /readyz 0 not 200: it's \\\"fine\\\"\"\n" +
+			"    platform-demo.dev/passed-image: r/app@sha256:" + strings.Repeat("a", 64) + "\n" +
+			"spec:\n  template:\n    metadata:\n      annotations:\n        a: b\n    spec:\n      containers:\n      - name: app\n        image: a:1\n"},
+		{"kustomization", kustomization, "metadata:\n  annotations:\n" +
+			"    platform-demo.dev/passed-detail: \"3s: 60 probes, 0 failed; /readyz 0 not 200: it's \\\"fine\\\"\"\n" +
+			"    platform-demo.dev/passed-image: r/app@sha256:" + strings.Repeat("a", 64) + "\n" + kustomization},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, changed, err := Edit([]byte(tt.in), Change{Container: "app", Annotations: set})
+			if err != nil || !changed {
+				t.Fatalf("Edit() = %v, changed %v; want the annotations written", err, changed)
+			}
+			if string(out) != tt.want {
+				t.Errorf("Edit() =\n%s\nwant\n%s", out, tt.want)
+			}
+			cur, err := Read(out, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range set {
+				if cur.Annotations[k] != v {
+					t.Errorf("Read().Annotations[%s] = %q, want %q", k, cur.Annotations[k], v)
+				}
+			}
+			again, changed, err := Edit(out, Change{Container: "app", Annotations: set})
+			if err != nil || changed || string(again) != string(out) {
+				t.Errorf("Edit() twice changed the bytes (%v, %v)", changed, err)
+			}
+		})
+	}
+	for _, bad := range []map[string]string{
+		{"Not A Key": "x"},
+		{"platform-demo.dev/passed-detail": "two\nlines"},
+	} {
+		if _, _, err := Edit([]byte(deployment), Change{Container: "app", Annotations: bad}); err == nil {
+			t.Errorf("Edit(%q) = nil error, want it refused", bad)
+		}
+	}
+}

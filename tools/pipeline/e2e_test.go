@@ -91,6 +91,8 @@ func localSettings(t *testing.T, root string, vars ...string) config.Settings {
 		"LOCAL_REGISTRY_ADDR": freeAddr(t),
 		"LOCAL_ADDR":          "127.0.0.1:0",
 		"VERIFY_TIMEOUT":      "2m",
+		// Every deploy is soaked and judged, briefly.
+		"VERIFY_SOAK": "300ms", "VERIFY_SOAK_INTERVAL": "20ms",
 	}
 	for i := 0; i+1 < len(vars); i += 2 {
 		env[vars[i]] = vars[i+1]
@@ -206,7 +208,7 @@ func TestLocalLoop(t *testing.T) {
 	if got, want := results(sum), "hello:deployed platform-demo:unchanged"; got != want {
 		t.Errorf("after a change to hello: %s, want %s\n%s", got, want, sum.Text())
 	}
-	if got, want := stages(sum), "test:skipped plan:ok hello build:ok hello push:ok hello bump:ok hello rollout:ok hello verify:ok"; got != want {
+	if got, want := stages(sum), "test:skipped plan:ok hello build:ok hello push:ok hello bump:ok hello rollout:ok hello verify:ok hello soak:ok hello record:ok"; got != want {
 		t.Errorf("after a change to hello: stages %s, want %s", got, want)
 	}
 	for _, st := range sum.Stages {

@@ -39,7 +39,7 @@ func TestIntegrationEnvironmentsGitea(t *testing.T) {
 		"GITHUB_REPOSITORY": "andrelair-platform/platform-demo", "PIPELINE_STATE_DIR": t.TempDir(),
 		"REGISTRY_USERNAME": regUser, "REGISTRY_PASSWORD": regPass, "PUBLISH_BASE": "local",
 		"ARGOCD_AUTH_TOKEN": argoToken,
-		"VERIFY_INTERVAL":   "100ms", "VERIFY_TIMEOUT": "1m",
+		"VERIFY_INTERVAL":   "100ms", "VERIFY_TIMEOUT": "1m", "VERIFY_SOAK": "0",
 		"GITOPS_REPO": repo, "GITOPS_TOKEN": srv.BotToken, "GITHUB_API_URL": srv.URL,
 	}
 	read := func(path string) ([]byte, bool) { return srv.File(t, repo, "main", path), true }

@@ -26,6 +26,10 @@ type PromoteOptions struct {
 	Target string
 	// Service is the service to promote; empty means every service.
 	Service string
+	// Unsoaked, when set, is why an image whose soak in the environment
+	// before failed or was never recorded is promoted all the same
+	// (PROMOTE_UNSOAKED); it lands in the gitops commit.
+	Unsoaked string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -63,24 +67,39 @@ func Promote(ctx context.Context, opts PromoteOptions) (Summary, error) {
 				r.fail(src.Service.Name, "", err)
 				return
 			}
-			p.promote(ctx, r, p.Deployment(src), p.Deployment(dst))
+			p.promote(ctx, r, p.Deployment(src), p.Deployment(dst), bump.OneLine(opts.Unsoaked))
 		})
 	}
 	wg.Wait()
 	return r.done(r.err())
 }
 
-// promote takes one service's image from src to dst.
-func (p *Pipeline) promote(ctx context.Context, r *run, src, dst *Deployment) {
+// promote takes one service's image from src to dst; unsoaked is the
+// reason to take one without a passed soak.
+func (p *Pipeline) promote(ctx context.Context, r *run, src, dst *Deployment, unsoaked string) {
 	svc := src.t.Service.Name
 	var from bump.Revision
+	reason := "verified on " + src.t.Environment
 	if err := r.stage(svc, "check", func() (string, error) {
 		var err error
 		from, err = src.verified(ctx)
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s runs %s (%s), as its manifest says", src.t.Environment, short(from.SourceCommit), from.Image), nil
+		detail := fmt.Sprintf("%s runs %s (%s), as its manifest says", src.t.Environment, short(from.SourceCommit), from.Image)
+		soaked, err := src.soaked(ctx, from, unsoaked, dst.t.Environment)
+		if err != nil {
+			return "", err
+		}
+		if unsoaked != "" && soaked == "" {
+			reason += "; promoted without a passed soak: " + unsoaked
+			return detail + "; no passed soak, promoted for: " + unsoaked, nil
+		}
+		if soaked != "" {
+			reason += ", " + soaked
+			detail += "; " + soaked
+		}
+		return detail, nil
 	}); err != nil {
 		r.fail(svc, "", err)
 		return
@@ -89,7 +108,7 @@ func (p *Pipeline) promote(ctx context.Context, r *run, src, dst *Deployment) {
 
 	opts := dst.gitopsOptions()
 	opts.Image, opts.SourceCommit = from.Image, from.SourceCommit
-	opts.Action, opts.Reason = "promote", "verified on "+src.t.Environment
+	opts.Action, opts.Reason = "promote", reason
 	opts.DryRun = p.s.BumpDryRun
 	dst.release(ctx, r, opts, func(res bump.Result) error {
 		if res.Outcome == bump.NewerDeployed {
@@ -98,6 +117,33 @@ func (p *Pipeline) promote(ctx context.Context, r *run, src, dst *Deployment) {
 		}
 		return nil
 	})
+}
+
+// soaked checks the verdict of the soak the target's manifest records on
+// rev's image, before its promotion to the environment to, and returns it in words ("soak passed there at ..."); an
+// image whose soak failed or was never recorded is an error that says
+// which, unless unsoaked gives the reason to go on (then it returns "").
+// With VERIFY_SOAK=0 nothing is soaked, and only a failed soak stops it.
+func (d *Deployment) soaked(ctx context.Context, rev bump.Revision, unsoaked, to string) (string, error) {
+	t := d.t
+	cur, err := bump.Current(ctx, d.gitopsOptions())
+	if err != nil {
+		return "", fmt.Errorf("read the soak's verdict in %s: %w", t.Name(), err)
+	}
+	v := ReadVerdicts(cur.Annotations).Of(rev.Image)
+	override := fmt.Sprintf("to promote it all the same, say why: go tool mage promote %s -service=%s -unsoaked='<reason>' (or PROMOTE_UNSOAKED), which the gitops commit records", to, t.Service.Name)
+	switch {
+	case v != nil && v.Result == VerdictPassed:
+		return fmt.Sprintf("soak passed on %s at %s", t.Environment, v.At.UTC().Format(time.RFC3339)), nil
+	case unsoaked != "":
+		return "", nil
+	case v != nil:
+		return "", fmt.Errorf("the soak of %s on %s failed at %s (%s): nothing is promoted from it; %s", short(rev.SourceCommit), t.Environment, v.At.UTC().Format(time.RFC3339), v.Detail, override)
+	case d.p.s.VerifySoak == 0:
+		return "", nil
+	}
+	return "", fmt.Errorf("no soak of %s on %s is recorded (deployed before soaks were, with VERIFY_SOAK=0, without %s, or its verdict could not be written): nothing is promoted from it; deploy it again with go tool mage ci to soak it, or %s",
+		short(rev.SourceCommit), t.Environment, t.Var("VERIFY_URL"), override)
 }
 
 // verified returns what the target's manifest deploys, once its /version

@@ -140,8 +140,28 @@ func (d *Deployment) rollback(ctx context.Context, r *run, to, reason string) {
 	opts := d.gitopsOptions()
 	opts.Image, opts.SourceCommit = target.Image, target.SourceCommit
 	opts.Action, opts.Reason = "roll back to", reason
+	// The version it goes back to passed its soak here once: that verdict
+	// comes back with it, so that it can be promoted again.
+	if v := d.passedBefore(ctx, target.Image); v != nil {
+		opts.Annotations = v.annotations()
+	}
 	opts.Force, opts.DryRun = true, d.p.s.BumpDryRun
 	d.release(ctx, r, opts, nil)
+}
+
+// passedBefore returns the passed soak the manifest's history records on
+// image, nil when none of its last RollbackDepth revisions does.
+func (d *Deployment) passedBefore(ctx context.Context, image string) *Verdict {
+	revs, err := d.History(ctx, RollbackDepth)
+	if err != nil {
+		return nil
+	}
+	for _, r := range revs {
+		if v := ReadVerdicts(r.Annotations).Passed; v != nil && v.Image == image {
+			return v
+		}
+	}
+	return nil
 }
 
 var hexPrefix = regexp.MustCompile(`^[0-9a-fA-F]{7,40}$`)

@@ -310,6 +310,19 @@ func (d *Deployment) release(ctx context.Context, r *run, opts bump.Options, ref
 			sr.Detail = fmt.Sprintf("nothing changed: %s deployed %s (%s) already; %s", d.t.Environment, short(opts.SourceCommit), opts.Image, sr.Detail)
 		}
 	})
+	// Live is not yet sound: what changed is watched for VERIFY_SOAK, and
+	// rolled back when it does worse (docs/verify.md).
+	changed := res.Outcome == bump.Committed || res.Outcome == bump.Merged
+	if !changed || !d.soaks(opts.Action) || r.get(svc).LiveCommit == "" {
+		return
+	}
+	if err := d.judge(ctx, r, opts); err != nil {
+		r.fail(svc, opts.SourceCommit, err)
+		var rb *RolledBackError
+		if errors.As(err, &rb) {
+			r.set(svc, func(sr *ServiceResult) { sr.Result, sr.RolledBackTo, sr.LiveCommit = RolledBack, rb.To, rb.To })
+		}
+	}
 }
 
 // proposedDetail says where a proposed change waits, and what proves it
@@ -396,6 +409,13 @@ func (r *run) resultLocked(svc string) *ServiceResult {
 		r.order = append(r.order, svc)
 	}
 	return res
+}
+
+// get returns a copy of the service's result.
+func (r *run) get(svc string) ServiceResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return *r.resultLocked(svc)
 }
 
 // set changes the service's result.
@@ -526,7 +546,7 @@ func (r *run) done(err error) (Summary, error) {
 }
 
 // stageOrder is the order of the stages in a summary.
-var stageOrder = map[string]int{"test": 1, "plan": 2, "check": 3, "pick": 3, "build": 4, "push": 5, "bump": 6, "deploy": 7, "rollout": 7, "refresh": 7, "verify": 8}
+var stageOrder = map[string]int{"test": 1, "plan": 2, "check": 3, "pick": 3, "build": 4, "push": 5, "bump": 6, "deploy": 7, "rollout": 7, "refresh": 7, "verify": 8, "soak": 9, "record": 10, "rollback": 11}
 
 // StageError names the stage a run failed at. Its message is the stage's
 // own error, which names what failed already (the summary names the stage).

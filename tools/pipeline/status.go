@@ -76,6 +76,11 @@ type TargetStatus struct {
 	Live      string    `json:"liveCommit,omitempty"`
 	LiveSince time.Time `json:"liveSince,omitzero"`
 	LiveError string    `json:"liveError,omitempty"`
+	// Soak is the verdict of the soak the manifest records on Image; nil
+	// when none is. LastSoak is the newest verdict it records, on Image or
+	// on another (a version that failed and was rolled back).
+	Soak     *Verdict `json:"soak,omitempty"`
+	LastSoak *Verdict `json:"lastSoak,omitempty"`
 	// Argo is Argo CD's view of the environment's application, when
 	// configured.
 	Argo      *argocd.AppStatus `json:"argocd,omitempty"`
@@ -164,6 +169,8 @@ func (d *Deployment) status(ctx context.Context) TargetStatus {
 		}
 		cur := revs[0]
 		st.Image, st.SourceCommit, st.GitopsCommit, st.GitopsURL, st.GitopsTime = cur.Image, cur.SourceCommit, cur.Commit, cur.URL, cur.Time
+		vs := ReadVerdicts(cur.Annotations)
+		st.Soak, st.LastSoak = vs.Of(cur.Image), vs.Last()
 		if cur.Problem != nil {
 			st.ManifestError = d.manifestError(cur).Error()
 			return
@@ -287,7 +294,7 @@ func verdict(st TargetStatus, settle time.Duration, now time.Time) (string, stri
 func (st Status) Text(now time.Time) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "SERVICE\tENVIRONMENT\tVERDICT\tDEPLOYS\tLIVE\tSINCE\tADDRESS\n")
+	fmt.Fprintf(tw, "SERVICE\tENVIRONMENT\tVERDICT\tDEPLOYS\tLIVE\tSINCE\tSOAK\tADDRESS\n")
 	for _, e := range st.Targets {
 		live := "-"
 		switch {
@@ -300,10 +307,13 @@ func (st Status) Text(now time.Time) string {
 		if !e.LiveSince.IsZero() {
 			since = ago(now, e.LiveSince)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Service, e.Environment, e.Verdict, orDash(short(e.SourceCommit)), live, since, orDash(e.URL))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Service, e.Environment, e.Verdict, orDash(short(e.SourceCommit)), live, since, e.soakCell(), orDash(e.URL))
 	}
 	tw.Flush()
 	for _, e := range st.Targets {
+		if l := e.LastSoak; l != nil && l.Result == VerdictFailed && l != e.Soak {
+			fmt.Fprintf(&b, "\n%s in %s: %s failed its soak %s ago, and %s runs instead: %s\n", e.Service, e.Environment, short(l.Commit), ago(now, l.At), orDash(short(e.SourceCommit)), l.Detail)
+		}
 		if e.Verdict == InSync {
 			continue
 		}
@@ -343,6 +353,17 @@ func (st Status) Text(now time.Time) string {
 		tw.Flush()
 	}
 	return b.String()
+}
+
+// soakCell is the SOAK column: the verdict on what the manifest deploys.
+func (t TargetStatus) soakCell() string {
+	switch {
+	case t.Soak != nil:
+		return t.Soak.Result
+	case t.Image == "":
+		return "-"
+	}
+	return "none"
 }
 
 // ago says how long ago t was, to the unit that matters.

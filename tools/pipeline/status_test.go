@@ -71,15 +71,20 @@ func TestStatusText(t *testing.T) {
 		URL: "http://svc", Live: strings.Repeat("a", 40), LiveSince: now.Add(-2 * time.Hour),
 		Argo: &argocd.AppStatus{Sync: "Synced", Health: "Healthy", Revision: strings.Repeat("c", 40)}, Verdict: InSync, Why: "the manifest's commit answers",
 	}}}
+	passed := &Verdict{Result: VerdictPassed, Image: "r/p:1@sha256:00", Commit: strings.Repeat("a", 40), At: now.Add(-time.Hour)}
+	st.Targets[0].Soak, st.Targets[0].LastSoak = passed, passed
 	drifted := st.Targets[0]
 	drifted.Service, drifted.Verdict, drifted.Why = "hello", Drifted, "bbbbbbb answers, but git has deployed aaaaaaa since …"
 	drifted.Live = strings.Repeat("b", 40)
+	// A version that failed its soak and was rolled back.
+	drifted.LastSoak = &Verdict{Result: VerdictFailed, Image: "r/p:2@sha256:11", Commit: strings.Repeat("d", 40), At: now.Add(-10 * time.Minute), Detail: "probes: 2 of 2 probes failed"}
 	st.Targets = append(st.Targets, drifted)
 	got := st.Text(now)
 	for _, want := range []string{
-		"SERVICE        ENVIRONMENT  VERDICT  DEPLOYS  LIVE     SINCE  ADDRESS",
-		"platform-demo  staging      in sync  aaaaaaa  aaaaaaa  2h     http://svc",
-		"hello          staging      drifted  aaaaaaa  bbbbbbb  2h     http://svc",
+		"SERVICE        ENVIRONMENT  VERDICT  DEPLOYS  LIVE     SINCE  SOAK    ADDRESS",
+		"platform-demo  staging      in sync  aaaaaaa  aaaaaaa  2h     passed  http://svc",
+		"hello          staging      drifted  aaaaaaa  bbbbbbb  2h     passed  http://svc",
+		"hello in staging: ddddddd failed its soak 10m ago, and aaaaaaa runs instead: probes: 2 of 2 probes failed",
 		// Only what is not in sync gets its details.
 		"hello in staging: drifted", "deploys   aaaaaaa  r/p:1@sha256:00", "gitops ccccccc, 3m ago", "registry  has the image",
 		"live      http://svc  bbbbbbb, up since", "(2h ago)", "argo cd   Synced, Healthy at ccccccc",

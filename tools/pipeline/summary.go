@@ -34,6 +34,9 @@ const (
 	Newer = "newer"
 	// Failed: a stage failed for the service.
 	Failed = "failed"
+	// RolledBack: the service went live, failed its soak and was rolled
+	// back to what the environment ran before; the run fails.
+	RolledBack = "rolled back"
 	// Skipped: the run did not get to the service (the tests failed, or a
 	// dry run).
 	Skipped = "skipped"
@@ -96,6 +99,14 @@ type ServiceResult struct {
 	ReplacedCommit string `json:"replacedCommit,omitempty"`
 	// Live is the time from the run's start until verify first saw Commit.
 	Live time.Duration `json:"-"`
+	// Verdict is the soak's, VerdictPassed or VerdictFailed; empty when
+	// none ran. VerdictDetail gives its figures, or the failed check's.
+	Verdict       string `json:"verdict,omitempty"`
+	VerdictDetail string `json:"verdictDetail,omitempty"`
+	// RolledBackTo is the source commit a failed soak rolled back to.
+	RolledBackTo string `json:"rolledBackTo,omitempty"`
+	// Judged is the time from the run's start until the soak's verdict.
+	Judged time.Duration `json:"-"`
 }
 
 // Summary is the record of one run: what each stage did and how long it
@@ -132,6 +143,16 @@ func (s Summary) Live() time.Duration {
 	return live
 }
 
+// Judged is the time from the run's start until the last soak it ran
+// gave its verdict; zero when none did.
+func (s Summary) Judged() time.Duration {
+	var judged time.Duration
+	for _, r := range s.Services {
+		judged = max(judged, r.Judged)
+	}
+	return judged
+}
+
 // Service returns the result of the named service.
 func (s Summary) Service(name string) (ServiceResult, bool) {
 	for _, r := range s.Services {
@@ -166,20 +187,22 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 	}
 	type service struct {
 		ServiceResult
-		LiveSeconds float64 `json:"toLiveSeconds,omitempty"`
+		LiveSeconds    float64 `json:"toLiveSeconds,omitempty"`
+		VerdictSeconds float64 `json:"toVerdictSeconds,omitempty"`
 	}
 	services := make([]service, len(s.Services))
 	for i, r := range s.Services {
-		services[i] = service{r, r.Live.Seconds()}
+		services[i] = service{r, r.Live.Seconds(), r.Judged.Seconds()}
 	}
 	type plain Summary
 	return json.Marshal(struct {
 		plain
-		Stages       []stage   `json:"stages"`
-		Services     []service `json:"services"`
-		TotalSeconds float64   `json:"totalSeconds"`
-		LiveSeconds  float64   `json:"pushToLiveSeconds,omitempty"`
-	}{plain(s), stages, services, s.Total.Seconds(), s.Live().Seconds()})
+		Stages         []stage   `json:"stages"`
+		Services       []service `json:"services"`
+		TotalSeconds   float64   `json:"totalSeconds"`
+		LiveSeconds    float64   `json:"pushToLiveSeconds,omitempty"`
+		VerdictSeconds float64   `json:"pushToVerdictSeconds,omitempty"`
+	}{plain(s), stages, services, s.Total.Seconds(), s.Live().Seconds(), s.Judged().Seconds()})
 }
 
 // Failed returns the first failed stage, if any.
@@ -262,12 +285,16 @@ func offset(d time.Duration) string {
 }
 
 func (s Summary) liveLine() string {
-	live := s.Live()
+	live, judged := s.Live(), s.Judged()
+	verdict := ""
+	if judged > 0 {
+		verdict = fmt.Sprintf(", to verdict: %s", round(judged))
+	}
 	if live > 0 && s.Action != "" {
-		return fmt.Sprintf("to live: %s", round(live))
+		return fmt.Sprintf("to live: %s%s", round(live), verdict)
 	}
 	if live > 0 {
-		return fmt.Sprintf("push to live: %s", round(live))
+		return fmt.Sprintf("push to live: %s%s", round(live), verdict)
 	}
 	if st, ok := s.Failed(); ok {
 		return "failed at " + st.label()
@@ -375,7 +402,7 @@ func (s Summary) Outputs() map[string]string {
 	var images []pushedImage
 	live := true
 	for _, r := range s.Services {
-		if r.Image != "" && (r.Result == Deployed || r.Result == Proposed || r.Result == Failed) {
+		if r.Image != "" && (r.Result == Deployed || r.Result == Proposed || r.Result == Failed || r.Result == RolledBack) {
 			if repoTag, digest, ok := strings.Cut(r.Image, "@"); ok {
 				repo := repoTag
 				if i := strings.LastIndexByte(repoTag, ':'); i > strings.LastIndexByte(repoTag, '/') {

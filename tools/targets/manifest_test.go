@@ -54,7 +54,7 @@ func TestUnreadableManifest(t *testing.T) {
 				t.Errorf("status does not say staging is unreadable:\n%s", stdout)
 			}
 
-			stdout, stderr, err = w.run(ctx, nil, func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil) })
+			stdout, stderr, err = w.run(ctx, nil, func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil, nil) })
 			check("promote", stdout+stderr, err, prefix)
 
 			stdout, stderr, err = w.run(ctx, nil, func(ctx context.Context, e targets.Env) error {

@@ -15,15 +15,16 @@ import (
 
 // Promote takes the images the environment before target runs, verified
 // there, to target: no build, the same digests; every service's, or the
-// one service named (or PROMOTE_SERVICE).
-func Promote(ctx context.Context, e Env, target string, service *string) error {
+// one service named (or PROMOTE_SERVICE). unsoaked (or PROMOTE_UNSOAKED)
+// is the reason to take an image without a passed soak.
+func Promote(ctx context.Context, e Env, target string, service, unsoaked *string) error {
 	s, err := e.operable()
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	sum, err := pipeline.Promote(ctx, pipeline.PromoteOptions{Settings: s, Target: target, Service: e.arg(service, "PROMOTE_SERVICE"), Logger: e.log()})
+	sum, err := pipeline.Promote(ctx, pipeline.PromoteOptions{Settings: s, Target: target, Service: e.arg(service, "PROMOTE_SERVICE"), Unsoaked: e.arg(unsoaked, "PROMOTE_UNSOAKED"), Logger: e.log()})
 	return e.report(s, sum, err)
 }
 

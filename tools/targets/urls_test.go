@@ -39,7 +39,7 @@ func TestURLCredentialsNeverShown(t *testing.T) {
 	}
 
 	t.Run("promote", func(t *testing.T) {
-		stdout, stderr, err := w.run(ctx, credentials, func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil) })
+		stdout, stderr, err := w.run(ctx, credentials, func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil, nil) })
 		if err != nil {
 			t.Fatalf("promote: %v\n%s%s", err, stdout, stderr)
 		}

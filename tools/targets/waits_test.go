@@ -61,7 +61,7 @@ func TestInterruptedCheck(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	before := w.manifest(productionPath)
-	stdout, stderr, err := w.run(ctx, nil, func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil) })
+	stdout, stderr, err := w.run(ctx, nil, func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil, nil) })
 	want := "interrupted while checking that platform-demo in staging runs " + w.commits[0][:7] + ": nothing was promoted"
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(stdout, "is not verified") {
 		t.Errorf("promote interrupted = %v, want %q\n%s%s", err, want, stdout, stderr)
@@ -75,7 +75,7 @@ func TestInterruptedCheck(t *testing.T) {
 // twice: the second says nothing changed, not what it replaced.
 func TestSecondPromoteChangesNothing(t *testing.T) {
 	w := newWorld(t)
-	promote := func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil) }
+	promote := func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil, nil) }
 	if stdout, stderr, err := w.run(context.Background(), nil, promote); err != nil || !strings.Contains(stdout, "replaced: ") {
 		t.Fatalf("first promote: %v\n%s%s", err, stdout, stderr)
 	}
@@ -103,7 +103,7 @@ func TestPullRequestAdviceNamesTheCheck(t *testing.T) {
 	gh.Protect("o/gitops", "main")
 	gh.RequireChecks("o/gitops", "main")
 	api := map[string]string{"GITOPS_REPO": "o/gitops", "GITHUB_API_URL": gh.URL, "GITOPS_TOKEN": token, "BUMP_MODE": "pr"}
-	promote := func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil) }
+	promote := func(ctx context.Context, e targets.Env) error { return targets.Promote(ctx, e, "production", nil, nil) }
 
 	stdout, stderr, err := w.run(context.Background(), api, promote)
 	want := "after it, go tool mage status -service=platform-demo shows whether production answers it (in sync); or set BUMP_MERGE=1"
