@@ -28,6 +28,7 @@ import (
 const (
 	Loop     = "loop"
 	Monorepo = "monorepo"
+	Soak     = "soak"
 	Publish  = "publish"
 	Bump     = "bump"
 	Verify   = "verify"
@@ -36,7 +37,7 @@ const (
 
 // All lists every part, in the order Run measures them. The loop comes
 // first so that the bench's own peak memory is that of the pipeline.
-var All = []string{Loop, Monorepo, Publish, Bump, Verify, Service}
+var All = []string{Loop, Monorepo, Soak, Publish, Bump, Verify, Service}
 
 // Defaults for zero Options fields.
 const (
@@ -151,6 +152,8 @@ func (b *bencher) part(name string) func(context.Context) error {
 		return b.loop
 	case Monorepo:
 		return b.monorepo
+	case Soak:
+		return b.soak
 	case Publish:
 		return b.publish
 	case Bump:

@@ -88,7 +88,8 @@ type ciSummary struct {
 		Seconds float64 `json:"seconds"`
 		Detail  string  `json:"detail"`
 	} `json:"stages"`
-	Live float64 `json:"pushToLiveSeconds"`
+	Live    float64 `json:"pushToLiveSeconds"`
+	Verdict float64 `json:"pushToVerdictSeconds"`
 }
 
 // loop times `go tool mage ci` as a process in a copy of the repository,

@@ -208,6 +208,11 @@ func TestImage(t *testing.T) {
 		}
 		bin := extract(t, img, "ko-app/"+fixture.Reference)
 		got := runVersion(t, bin)
+		// Since when it runs is the process's, not the build's.
+		if _, err := time.Parse(time.RFC3339, got["started"]); err != nil {
+			t.Errorf("GET /version started = %q, want the time the process started", got["started"])
+		}
+		delete(got, "started")
 		want := map[string]string{"version": testVersion, "commit": testCommit}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("GET /version (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,5 +216,27 @@ func TestSoakOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Soak() = %v, want an error with %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestParseCountsKit reads /metrics as the service kit writes it
+// (testdata/kit-metrics.txt, from platform-demo after three GETs of / and
+// one of a path it does not serve): the contract's paths are left out.
+func TestParseCountsKit(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open("testdata/kit-metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := parseCounts(f)
+	if err != nil {
+		t.Fatalf("parseCounts(kit) = %v", err)
+	}
+	if c.requests != 4 || c.errors != 0 {
+		t.Errorf("parseCounts(kit) = %+v, want 4 requests (3 of /, 1 unmatched), none >= 500", c)
+	}
+	if _, err := parseCounts(strings.NewReader("# TYPE up gauge\nup 1\n")); err == nil {
+		t.Errorf("parseCounts(no request counter) = nil error, want one")
 	}
 }
