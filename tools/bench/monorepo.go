@@ -36,38 +36,16 @@ var newServices = []string{"api", "billing", "search", "worker"}
 // times it counts what each run deployed and which of the untouched
 // services' processes restarted: their /version's start time must stay.
 func (b *bencher) monorepo(ctx context.Context) error {
-	ws, err := newWorkspace(ctx, b.opts.Root, filepath.Join(b.tmp, "monorepo"))
-	if err != nil {
-		return err
-	}
 	// Each service takes two ports (staging, production), ten apart.
 	var offsets []int
 	for i := range 1 + len(newServices) {
 		offsets = append(offsets, 10*i, 10*i+1)
 	}
-	base, err := loopback.FreeRun(offsets...)
-	if err != nil {
-		return err
-	}
-	ci, err := b.newCI(filepath.Join(b.tmp, "monorepo-state"), base)
-	if err != nil {
-		return err
-	}
-	local, err := startLocal(ctx, ws, ci.env)
+	ws, ci, local, _, err := b.localCopy(ctx, "monorepo", offsets, "platform-demo in production")
 	if err != nil {
 		return err
 	}
 	defer local.stop()
-	if err := local.waitServing(ctx, "platform-demo in production"); err != nil {
-		return err
-	}
-	// The first run deploys platform-demo; a second warms what a change
-	// makes the gate and the build do.
-	for range 2 {
-		if _, err := ci.change(ctx, ws, serviceEdit); err != nil {
-			return err
-		}
-	}
 
 	one, err := b.monoRuns(ctx, ws, ci, local, serviceEdit, "1 service", b.opts.Runs)
 	if err != nil {
@@ -195,6 +173,39 @@ func (b *bencher) monoRuns(ctx context.Context, ws *workspace, ci *ciProcess, lo
 			monoOneGroup[:1], what, e.file, i+1, runs, r.wall.Round(time.Millisecond), gate, r.count("deployed"), restarts)
 	}
 	return s, nil
+}
+
+// localCopy makes a copy of the repository named name in the scratch
+// directory, a `go tool mage ci` of its own on loopback ports from the
+// offsets on, and `go tool mage local` serving it (the caller stops it),
+// once it serves the target first ("platform-demo in staging"). It runs
+// `mage ci` twice: the first run deploys platform-demo, the second warms
+// what a change makes the gate and the build do. base is the first port.
+func (b *bencher) localCopy(ctx context.Context, name string, offsets []int, first string) (ws *workspace, ci *ciProcess, local *localProcess, base int, err error) {
+	ws, err = newWorkspace(ctx, b.opts.Root, filepath.Join(b.tmp, name))
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if base, err = loopback.FreeRun(offsets...); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if ci, err = b.newCI(filepath.Join(b.tmp, name+"-state"), base); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if local, err = startLocal(ctx, ws, ci.env); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if err := local.waitServing(ctx, first); err != nil {
+		local.stop()
+		return nil, nil, nil, 0, err
+	}
+	for range 2 {
+		if _, err := ci.change(ctx, ws, serviceEdit); err != nil {
+			local.stop()
+			return nil, nil, nil, 0, err
+		}
+	}
+	return ws, ci, local, base, nil
 }
 
 // localProcess is `go tool mage local` running in the workspace.

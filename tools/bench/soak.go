@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
 
@@ -43,31 +42,11 @@ func faultEdit(rate string) edit {
 // with VERIFY_SOAK=0 for what the soak adds to the wall; then versions that
 // fail every request and one in ten, each caught and rolled back.
 func (b *bencher) soak(ctx context.Context) error {
-	ws, err := newWorkspace(ctx, b.opts.Root, filepath.Join(b.tmp, "soak"))
-	if err != nil {
-		return err
-	}
-	base, err := loopback.FreeRun(0, 1)
-	if err != nil {
-		return err
-	}
-	ci, err := b.newCI(filepath.Join(b.tmp, "soak-state"), base)
-	if err != nil {
-		return err
-	}
-	local, err := startLocal(ctx, ws, ci.env)
+	ws, ci, local, base, err := b.localCopy(ctx, "soak", []int{0, 1}, "platform-demo in staging")
 	if err != nil {
 		return err
 	}
 	defer local.stop()
-	if err := local.waitServing(ctx, "platform-demo in staging"); err != nil {
-		return err
-	}
-	for range 2 {
-		if _, err := ci.change(ctx, ws, serviceEdit); err != nil {
-			return err
-		}
-	}
 	soakFor, interval := verify.LocalSoak, verify.LocalSoakInterval
 
 	// The same change with the soak off and on, in turn, for what it adds.
