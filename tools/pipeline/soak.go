@@ -185,6 +185,8 @@ func (d *Deployment) judge(ctx context.Context, r *run, opts bump.Options) error
 			return "", err
 		case back.Outcome == bump.Moved:
 			return "not rolled back: " + back.String() + " (another deploy replaced it meanwhile)", nil
+		case back.Outcome == bump.Proposed:
+			return "", fmt.Errorf("the rollback waits in a pull request (%s): nothing goes back until it merges; merge it, or set BUMP_MERGE=1 so that a rollback merges itself", back.String())
 		}
 		if err := d.redeploy(ctx); err != nil {
 			return "", err
