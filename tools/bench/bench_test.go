@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 func TestParseWrk(t *testing.T) {
@@ -202,7 +203,7 @@ func TestRunBumpSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{Root: inputs.Need(t, inputs.Gitops), Parts: []string{Bump}})
+	rep, err := Run(ctx, Options{Root: inputstest.Need(t, inputs.Gitops), Parts: []string{Bump}})
 	if err != nil {
 		t.Fatalf("Run(bump): %v", err)
 	}

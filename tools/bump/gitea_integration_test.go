@@ -17,6 +17,7 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/giteatest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 )
 
@@ -26,7 +27,7 @@ import (
 // andrelair-platform organisation seeded with the gitops template's
 // manifest. Each case reads what it did back through Gitea's API.
 func TestIntegrationGitea(t *testing.T) {
-	root := inputs.Need(t, inputs.Gitops)
+	root := inputstest.Need(t, inputs.Gitops)
 	seed, err := os.ReadFile(filepath.Join(root, "gitops", DefaultPath))
 	if err != nil {
 		t.Fatal(err)

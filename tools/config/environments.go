@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"strings"
 
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // EnvironmentsFile is where the environments are declared, relative to the

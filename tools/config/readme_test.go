@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md's settings table from the declarations")
@@ -22,7 +23,7 @@ const (
 // README's table is the declarations', so a setting added, renamed or given
 // a new default cannot be documented otherwise.
 func TestREADMESettings(t *testing.T) {
-	path := filepath.Join(inputs.Need(t, inputs.Readme), "README.md")
+	path := filepath.Join(inputstest.Need(t, inputs.Readme), "README.md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -76,8 +75,8 @@ type Package struct {
 	Elapsed time.Duration
 }
 
-// Ran lists the packages whose tests ran rather than came from the cache.
-func (r Result) Ran() []string {
+// ran lists the packages whose tests ran rather than came from the cache.
+func (r Result) ran() []string {
 	var out []string
 	for _, p := range r.Packages {
 		if p.Status == "ran" || p.Status == "failed" {
@@ -429,23 +428,4 @@ func dedupPath(path string) string {
 		}
 	}
 	return strings.Join(out, string(os.PathListSeparator))
-}
-
-// Stripped lists the names Environ removes from environ, sorted, for a
-// report that says what the tests could not see.
-func Stripped(environ, secrets []string) []string {
-	kept := map[string]bool{}
-	for _, kv := range Environ(environ, secrets) {
-		name, _, _ := strings.Cut(kv, "=")
-		kept[name] = true
-	}
-	var out []string
-	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !kept[name] {
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
-	return slices.Compact(out)
 }

@@ -19,7 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // SourceCommitAnnotation is the pod-template annotation that records which

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // source maps the line/column marks of the YAML parser back to byte offsets

@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"time"
 
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // verify checks that out decodes to exactly in with ops applied: the edit

@@ -17,6 +17,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
 	"github.com/andrelair-platform/platform-demo/tools/verify"
 )
@@ -33,7 +34,7 @@ func clone(t *testing.T, services ...string) string {
 	if len(services) == 0 {
 		services = []string{fixture.Reference}
 	}
-	src := filepath.Join(inputs.Need(t, inputs.Gitops), "gitops")
+	src := filepath.Join(inputstest.Need(t, inputs.Gitops), "gitops")
 	dst := filepath.Join(t.TempDir(), "platform-demo")
 	if err := fixture.Workspace(dst, src, services...); err != nil {
 		t.Fatal(err)

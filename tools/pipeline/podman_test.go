@@ -9,6 +9,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 )
 
@@ -16,7 +17,7 @@ import (
 // the seed manifest's ghcr.io image: the local loop contacts loopback only.
 func TestPodmanRefusesRemoteImage(t *testing.T) {
 	root := t.TempDir()
-	if err := fixture.Workspace(root, filepath.Join(inputs.Need(t, inputs.Gitops), "gitops"), fixture.Reference); err != nil {
+	if err := fixture.Workspace(root, filepath.Join(inputstest.Need(t, inputs.Gitops), "gitops"), fixture.Reference); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"LOCAL_RUNTIME": "podman", "LOCAL_REGISTRY_ADDR": "127.0.0.1:0", "PIPELINE_STATE_DIR": filepath.Join(root, ".state")}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/ko/pkg/build"
+	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/mod/modfile"
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
 // ConfigFile is the ko configuration file at the repository root: the one

@@ -24,8 +24,8 @@ import (
 	"strings"
 	"text/template"
 
+	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/mod/modfile"
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
 
 	"github.com/andrelair-platform/platform-demo/tools/service"
 )

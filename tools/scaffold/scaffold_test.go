@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/policy/gitopscheck"
 	"github.com/andrelair-platform/platform-demo/tools/scaffold"
 	"github.com/andrelair-platform/platform-demo/tools/service"
@@ -42,7 +43,7 @@ func environments(name string) []scaffold.Environment {
 // run these tests again.
 func copyRepo(t *testing.T) string {
 	t.Helper()
-	src := inputs.Need(t, inputs.Gitops, inputs.Kit, inputs.Build)
+	src := inputstest.Need(t, inputs.Gitops, inputs.Kit, inputs.Build)
 	dst := t.TempDir()
 	for _, p := range []string{"go.work", "services/kit", "gitops"} {
 		if err := os.CopyFS(filepath.Join(dst, p), os.DirFS(filepath.Join(src, p))); err != nil {

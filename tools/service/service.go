@@ -21,8 +21,8 @@ import (
 	"slices"
 	"strings"
 
+	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/mod/modfile"
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
 // Dir is the directory of the services, relative to the repository root.

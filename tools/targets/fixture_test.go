@@ -27,6 +27,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/bump"
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/targets"
@@ -66,7 +67,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{t: t, env: map[string]string{}}
-	src := filepath.Join(inputs.Need(t, inputs.Gitops), "gitops")
+	src := filepath.Join(inputstest.Need(t, inputs.Gitops), "gitops")
 	w.root = filepath.Join(t.TempDir(), "platform-demo")
 	if err := fixture.Workspace(w.root, src, fixture.Reference); err != nil {
 		t.Fatal(err)

@@ -16,8 +16,9 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
-	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magetest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 )
 
@@ -30,8 +31,8 @@ func TestInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the mage targets as processes")
 	}
-	src := inputs.Need(t, inputs.Targets, inputs.Gitops)
-	targets := magebin.Compile(t, src)
+	src := inputstest.Need(t, inputs.Targets, inputs.Gitops)
+	targets := magetest.Compile(t, src)
 	// The targets run in a workspace of the stand-in service: they build
 	// it, not this repository's services.
 	root := t.TempDir()

@@ -18,8 +18,9 @@ import (
 
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
-	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magetest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/syncbuf"
 )
 
@@ -30,13 +31,13 @@ import (
 // a change to the new one deploys it alone, and the other keeps its
 // process; a docs-only commit deploys nothing.
 func TestIntegrationNewService(t *testing.T) {
-	src := inputs.Need(t, inputs.All...)
+	src := inputstest.Need(t, inputs.All...)
 	dir := t.TempDir()
 	copyRepo(t, src, dir)
 	git(t, dir, "init", "-q", "-b", "main")
 	git(t, dir, "add", "-A")
 	git(t, dir, "commit", "-q", "-m", "a copy of the repository")
-	targets := magebin.Compile(t, dir)
+	targets := magetest.Compile(t, dir)
 
 	// Ports from one base: platform-demo's two environments, the
 	// registry, hello's two environments.

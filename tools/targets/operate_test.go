@@ -25,8 +25,9 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/config"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/loopback"
-	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magetest"
 	"github.com/andrelair-platform/platform-demo/tools/local/gitops"
 	localregistry "github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
@@ -40,8 +41,8 @@ func TestOperateTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the mage targets as processes")
 	}
-	root := inputs.Need(t, inputs.Targets, inputs.Gitops)
-	targets := magebin.Compile(t, root)
+	root := inputstest.Need(t, inputs.Targets, inputs.Gitops)
+	targets := magetest.Compile(t, root)
 	addr := func() string {
 		p, err := loopback.FreePort()
 		if err != nil {

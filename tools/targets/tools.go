@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strconv"
-	"strings"
+	"syscall"
 
-	"github.com/andrelair-platform/platform-demo/tools/bench"
 	"github.com/andrelair-platform/platform-demo/tools/gate"
 	"github.com/andrelair-platform/platform-demo/tools/local/podman"
 )
@@ -45,21 +43,35 @@ func Integration(ctx context.Context, e Env) error {
 
 // Bench measures `go tool mage ci` after a one-line change against its
 // floor, and publish, bump, verify and the service against their peers.
-// BENCH_PARTS (loop,monorepo,publish,bump,verify,service) selects parts and
-// BENCH_RUNS sets the runs of each measure.
+// BENCH_PARTS (loop,monorepo,soak,publish,bump,verify,service) selects
+// parts and BENCH_RUNS sets the runs of each measure. The bench is a
+// program of its own (tools/cmd/bench), so that the stand-ins it measures
+// against are no part of the targets' binary; an interrupt reaches it as
+// SIGINT, and it stops its runs and prints what it measured.
 func Bench(ctx context.Context, e Env) error {
-	opts := bench.Options{Root: e.Root, Out: e.Stderr}
-	if parts, ok := e.Lookup("BENCH_PARTS"); ok && parts != "" {
-		opts.Parts = strings.Split(parts, ",")
+	cmd := exec.Command("go", "run", "./tools/cmd/bench")
+	cmd.Dir, cmd.Env = e.Root, e.Environ
+	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("go run ./tools/cmd/bench: %w", err)
 	}
-	if runs, ok := e.Lookup("BENCH_RUNS"); ok && runs != "" {
-		n, err := strconv.Atoi(runs)
-		if err != nil {
-			return fmt.Errorf("BENCH_RUNS=%q: want a whole number, at least %d", runs, bench.MinRuns)
-		}
-		opts.Runs = n
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return benchErr(err)
+	case <-ctx.Done():
+		// go run and the bench it started are one process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		return benchErr(<-done)
 	}
-	rep, err := bench.Run(ctx, opts)
-	fmt.Fprint(e.Stdout, rep.Text()) // partial results are still measurements
-	return err
+}
+
+// benchErr is the bench's failure; it printed its own error already.
+func benchErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("the bench failed (its error is above): %w", err)
+	}
+	return nil
 }

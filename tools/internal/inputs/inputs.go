@@ -33,8 +33,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"testing"
-	"time"
 )
 
 // Set is a named group of repository files that tests may depend on.
@@ -158,20 +156,20 @@ func Env(root string) ([]string, error) {
 // Root returns the repository root: the nearest directory above the working
 // directory (a test's package directory) that holds go.work.
 func Root() (string, error) {
-	dir, err := above("go.work")
+	dir, err := Above("go.work")
 	if err != nil {
 		return "", fmt.Errorf("%w: run the tests inside the repository", err)
 	}
 	return dir, nil
 }
 
-// above returns the nearest directory at or above the working directory
+// Above returns the nearest directory at or above the working directory
 // that holds name. It looks with system calls that Go's test cache does not
 // see: os.Getwd reads $PWD, and the cache records a variable's value and the
 // path of every file looked at inside the module, so a result would then
 // hold only for the clone at that path. Where the clone is is no input of
 // any test.
-func above(name string) (string, error) {
+func Above(name string) (string, error) {
 	dir, err := syscall.Getwd()
 	if err != nil {
 		return "", err
@@ -187,27 +185,6 @@ func above(name string) (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// Need declares that the calling test depends on the files of sets and
-// returns the repository root. With the digests from the gate, the result
-// is cached against the files' content, and only that: Need reads the
-// variables and no file. Without them, the result is not cached.
-func Need(t testing.TB, sets ...Set) string {
-	t.Helper()
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range sets {
-		// os.Getenv is what Go's test cache records: the digest becomes part
-		// of this result's key.
-		if os.Getenv(s.EnvName()) == "" {
-			uncacheable(t)
-			break
-		}
-	}
-	return root
 }
 
 // Changed lists the sets whose digest under root is no longer the one in
@@ -233,57 +210,6 @@ func Changed(root string, env []string) ([]string, error) {
 	return changed, nil
 }
 
-// uncacheable keeps Go's test cache from storing this result. The go
-// command refuses to cache a result that read a file modified less than two
-// seconds before the run ended (cmd/go's modTimeCutoff), so the test opens a
-// marker file in its module whose modification time lies in the future.
-// Without the gate's digests nothing else could tell the cache that the
-// files outside the module changed.
-func uncacheable(t testing.TB) {
-	t.Helper()
-	dir, err := above("go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	marker := filepath.Join(dir, MarkerFile)
-	if err := os.WriteFile(marker, []byte("written by tests run without the gate's input digests; safe to delete\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	future := time.Now().Add(24 * time.Hour)
-	if err := os.Chtimes(marker, future, future); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(marker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-}
-
-// MarkerFile is the file, at the root of a test's module, that Need opens
+// MarkerFile is the file, at the root of a test's module, that inputstest.Need opens
 // to keep a result out of the cache. It is git-ignored.
 const MarkerFile = ".uncached-test-inputs"
-
-// Track opens each file, and every file below each directory, from the test
-// process, so that Go's test cache notices when they change. It is for files
-// inside the test's own module that a program the test runs reads (a
-// testdata program it builds, fixtures a tool lints): the cache records only
-// what the test process itself opens.
-func Track(t testing.TB, paths ...string) {
-	t.Helper()
-	for _, p := range paths {
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			return f.Close()
-		})
-		if err != nil {
-			t.Fatalf("track test input %s: %v", p, err)
-		}
-	}
-}

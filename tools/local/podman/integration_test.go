@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/local/registry"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 )
@@ -34,7 +35,7 @@ const (
 // service and plays the real gitops Deployment.
 func itRepoRoot(t *testing.T) string {
 	t.Helper()
-	return inputs.Need(t, inputs.Services, inputs.Build, inputs.Gitops)
+	return inputstest.Need(t, inputs.Services, inputs.Build, inputs.Gitops)
 }
 
 // testWriter sends log lines to the test's log.

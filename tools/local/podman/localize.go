@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strconv"
 
+	yaml "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	sigsyaml "sigs.k8s.io/yaml"
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
 
 	"github.com/andrelair-platform/platform-demo/tools/local/rollout"
 	"github.com/andrelair-platform/platform-demo/tools/manifest"

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 const webDeployment = `apiVersion: apps/v1
@@ -388,7 +389,7 @@ func TestLocalizeErrors(t *testing.T) {
 // TestLocalizeGitops guards the product's own manifest: everything podman
 // enforces (the securityContext above all) must reach podman unchanged.
 func TestLocalizeGitops(t *testing.T) {
-	in, err := os.ReadFile(filepath.Join(inputs.Need(t, inputs.Gitops), "gitops", "manifests", "platform-demo", "00-deployment.yaml"))
+	in, err := os.ReadFile(filepath.Join(inputstest.Need(t, inputs.Gitops), "gitops", "manifests", "platform-demo", "00-deployment.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

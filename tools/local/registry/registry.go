@@ -78,10 +78,6 @@ type Registry struct {
 // Addr returns the host:port the registry answers on.
 func (r *Registry) Addr() string { return r.addr }
 
-// Attached reports whether another process serves the registry and this
-// value only points at it.
-func (r *Registry) Attached() bool { return r.attached }
-
 // Close stops serving and closes the journal. It is a no-op for an attached
 // registry, whose owner keeps serving.
 func (r *Registry) Close() error {

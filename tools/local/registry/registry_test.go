@@ -124,8 +124,8 @@ func TestAttach(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start on a served address: %v", err)
 	}
-	if !other.Attached() {
-		t.Fatal("Attached() = false on an address served by another registry, want true")
+	if !other.attached {
+		t.Fatal("attached = false on an address served by another registry, want true")
 	}
 	if other.Addr() != owner.Addr() {
 		t.Errorf("Addr() = %q, want %q", other.Addr(), owner.Addr())

@@ -27,7 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 var (
@@ -40,7 +40,7 @@ var (
 func fakeService(t *testing.T) []byte {
 	t.Helper()
 	// go build reads the source; opening it here lets the test cache see it.
-	inputs.Track(t, "testdata/fakesvc")
+	inputstest.Track(t, "testdata/fakesvc")
 	fakeOnce.Do(func() {
 		out := filepath.Join(os.TempDir(), "rollout-fakesvc-"+strings.ReplaceAll(t.Name(), "/", "_"))
 		cmd := exec.Command("go", "build", "-o", out, "./testdata/fakesvc")
@@ -230,8 +230,12 @@ spec:
 	}{
 		{name: "multi-document", manifest: deploy, container: "platform-demo",
 			want: Spec{Image: "127.0.0.1:5055/platform-demo:abc", Args: []string{"--flag"}, Env: []string{"MESSAGE=hi there"}}},
-		{name: "container missing", manifest: deploy, container: "web", wantErr: `container "web" not found in the Deployment (found: sidecar, platform-demo)`},
-		{name: "no deployment", manifest: "kind: Service\n", container: "x", wantErr: "no Deployment"},
+		{name: "container missing", manifest: deploy, container: "web", wantErr: `no container "web"; found Deployment/platform-demo: sidecar, platform-demo`},
+		{name: "no workload", manifest: "kind: Service\n", container: "x", wantErr: "none of 1 documents is a Deployment, StatefulSet"},
+		// The same reader as the bump's: every workload with a pod
+		// template, not only Deployments.
+		{name: "statefulset", manifest: strings.Replace(deploy, "kind: Deployment", "kind: StatefulSet", 1), container: "platform-demo",
+			want: Spec{Image: "127.0.0.1:5055/platform-demo:abc", Args: []string{"--flag"}, Env: []string{"MESSAGE=hi there"}}},
 		{name: "valueFrom", manifest: strings.Replace(deploy, "value: hi there", "valueFrom: {secretKeyRef: {name: s, key: k}}", 1), container: "platform-demo", wantErr: "valueFrom"},
 	}
 	for _, tt := range tests {

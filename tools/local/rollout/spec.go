@@ -1,22 +1,20 @@
 package rollout
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
+	goyaml "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/andrelair-platform/platform-demo/tools/manifest"
 )
 
-// Spec is what the local rollout runs: one container of a Deployment.
+// Spec is what the local rollout runs: one container of a workload.
 type Spec struct {
 	// Image is the container's image reference.
 	Image string
@@ -28,54 +26,47 @@ type Spec struct {
 	Args []string
 }
 
-// SpecFromManifest finds the named container of the Deployment in a
-// (possibly multi-document) manifest. An env var whose value comes from
-// anything but the pod's resources (a Secret, a ConfigMap, a pod field) is an
-// error that names it: the local rollout has no cluster to read it from.
-func SpecFromManifest(manifest []byte, container string) (Spec, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifest)))
-	var found []string
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+// SpecFromManifest finds the named container in a (possibly multi-document)
+// manifest, in whatever workload holds it (a Deployment, a StatefulSet...:
+// manifest.Locate, the same reader as the bump's). An env var whose value
+// comes from anything but the pod's resources (a Secret, a ConfigMap, a pod
+// field) is an error that names it: the local rollout has no cluster to read
+// it from.
+func SpecFromManifest(in []byte, container string) (Spec, error) {
+	loc, err := manifest.Locate(in, container)
+	if err != nil {
+		return Spec{}, err
+	}
+	// The pod spec decodes as the API server reads it: through JSON, with
+	// the Kubernetes types.
+	raw, err := goyaml.Marshal(loc.PodSpec)
+	if err != nil {
+		return Spec{}, fmt.Errorf("read the pod spec of %s: %w", loc.Kind, err)
+	}
+	var pod corev1.PodSpec
+	if err := yaml.Unmarshal(raw, &pod); err != nil {
+		return Spec{}, fmt.Errorf("decode the pod spec of %s: %w", loc.Kind, err)
+	}
+	i := slices.IndexFunc(pod.Containers, func(c corev1.Container) bool { return c.Name == container })
+	if i < 0 {
+		return Spec{}, fmt.Errorf("container %q is not a container of the %s's pod (an init container does not serve): set GITOPS_CONTAINER", container, loc.Kind)
+	}
+	c := pod.Containers[i]
+	if len(c.Command) > 0 {
+		return Spec{}, fmt.Errorf("container %q sets command, which the local rollout does not run: it runs the image's entrypoint with args", container)
+	}
+	s := Spec{Image: c.Image, Args: c.Args}
+	for _, e := range c.Env {
+		v, err := envValue(pod, c, e)
 		if err != nil {
-			return Spec{}, fmt.Errorf("read manifest: %w", err)
+			return Spec{}, fmt.Errorf("env %s of container %q: %w", e.Name, container, err)
 		}
-		var d appsv1.Deployment
-		if err := yaml.Unmarshal(doc, &d); err != nil {
-			return Spec{}, fmt.Errorf("decode manifest: %w", err)
-		}
-		if d.Kind != "Deployment" {
-			continue
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			found = append(found, c.Name)
-			if c.Name != container {
-				continue
-			}
-			if len(c.Command) > 0 {
-				return Spec{}, fmt.Errorf("container %q sets command, which the local rollout does not run: it runs the image's entrypoint with args", container)
-			}
-			s := Spec{Image: c.Image, Args: c.Args}
-			for _, e := range c.Env {
-				v, err := envValue(d.Spec.Template.Spec, c, e)
-				if err != nil {
-					return Spec{}, fmt.Errorf("env %s of container %q: %w", e.Name, container, err)
-				}
-				s.Env = append(s.Env, e.Name+"="+v)
-			}
-			if s.Image == "" {
-				return Spec{}, fmt.Errorf("container %q has no image", container)
-			}
-			return s, nil
-		}
+		s.Env = append(s.Env, e.Name+"="+v)
 	}
-	if len(found) == 0 {
-		return Spec{}, errors.New("no Deployment in the manifest")
+	if s.Image == "" {
+		return Spec{}, fmt.Errorf("container %q has no image", container)
 	}
-	return Spec{}, fmt.Errorf("container %q not found in the Deployment (found: %s): set GITOPS_CONTAINER", container, strings.Join(found, ", "))
+	return s, nil
 }
 
 // envValue is the value the kubelet gives the env var e of container c.

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 // TestResourceFieldValue guards the local rollout against running the
@@ -155,7 +156,7 @@ spec:
 // own manifests: each environment's Deployment must turn into a spec, with
 // GOMEMLIMIT resolved to its memory limit in bytes.
 func TestSpecFromGitopsManifests(t *testing.T) {
-	root := inputs.Need(t, inputs.Gitops)
+	root := inputstest.Need(t, inputs.Gitops)
 	for _, dir := range []string{"platform-demo", "platform-demo-production"} {
 		t.Run(dir, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(root, "gitops", "manifests", dir, "00-deployment.yaml"))

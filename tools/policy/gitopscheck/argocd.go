@@ -133,8 +133,11 @@ func checkApplication(o *object) []Problem {
 			add([]any{"spec", "syncPolicy", "automated"}, "spec.syncPolicy.automated.selfHeal is not true: changes made by hand in the cluster would stay")
 		}
 	}
-	if sp.Retry == nil || sp.Retry.Limit == 0 {
-		add([]any{"spec", "syncPolicy"}, "spec.syncPolicy.retry is not set (or its limit is 0): a sync that fails on a passing error is not tried again until git changes; add retry with limit 5 and backoff {duration: 5s, factor: 2, maxDuration: 3m}")
+	switch {
+	case sp.Retry == nil || sp.Retry.Limit == 0:
+		add([]any{"spec", "syncPolicy"}, "spec.syncPolicy.retry is not set (or its limit is 0): a sync that fails on a passing error is not tried again until git changes; add retry with limit 5, refresh: true and backoff {duration: 5s, factor: 2, maxDuration: 3m}")
+	case !sp.Retry.Refresh:
+		add([]any{"spec", "syncPolicy", "retry"}, "spec.syncPolicy.retry.refresh is not true: a failing sync keeps retrying the revision it started with, even after a commit that fixes it; set refresh: true")
 	}
 	if a.createsNamespace() {
 		var labels map[string]string

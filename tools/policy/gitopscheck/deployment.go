@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/andrelair-platform/platform-demo/tools/verify"
@@ -33,6 +35,24 @@ const (
 	defaultShutdownDrain   = 5 * time.Second
 	defaultShutdownTimeout = 10 * time.Second
 )
+
+// hostnameKey is the node label a spread over nodes keys on.
+const hostnameKey = "kubernetes.io/hostname"
+
+// spreadsOverNodes reports whether a constraint of pod spreads the pods
+// with podLabels over nodes.
+func spreadsOverNodes(pod *corev1.PodSpec, podLabels map[string]string) bool {
+	for _, c := range pod.TopologySpreadConstraints {
+		if c.TopologyKey != hostnameKey || c.LabelSelector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		if err == nil && !sel.Empty() && sel.Matches(labels.Set(podLabels)) {
+			return true
+		}
+	}
+	return false
+}
 
 // resourceOne is the default divisor of a resourceFieldRef.
 var resourceOne = resource.MustParse("1")
@@ -127,6 +147,12 @@ func checkDeployment(o *object) []Problem {
 		add(tpl, "terminationGracePeriodSeconds is not set: set it above %s (%s)", need, needFrom)
 	case time.Duration(*g)*time.Second <= need:
 		add(grace, "terminationGracePeriodSeconds is %d, want more than %d (%s): the kubelet kills the pod when it runs out, dropping requests still in flight", *g, int64(math.Ceil(need.Seconds())), needFrom)
+	}
+
+	// Spread: replicas on one node go down with it, and a drain of that
+	// node takes them all at once.
+	if (d.Spec.Replicas == nil || *d.Spec.Replicas >= 2) && !spreadsOverNodes(pod, d.Spec.Template.Labels) {
+		add(tpl, "topologySpreadConstraints does not spread the pods over nodes: two replicas may share one node and go down with it; add one with topologyKey %s, maxSkew 1, whenUnsatisfiable ScheduleAnyway and a labelSelector matching the pod's labels", hostnameKey)
 	}
 
 	for i := range pod.Containers {

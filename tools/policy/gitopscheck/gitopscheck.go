@@ -24,8 +24,8 @@ import (
 	"strconv"
 	"strings"
 
+	yaml "go.yaml.in/yaml/v3"
 	sigsyaml "sigs.k8s.io/yaml"
-	yaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
 // Problem is one rule broken by one file under the gitops tree.

@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 // repoTree is the gitops tree this repository ships and the local loop seeds
 // its gitops repository from.
 func repoTree(t *testing.T) string {
 	t.Helper()
-	return filepath.Join(inputs.Need(t, inputs.Gitops), "gitops")
+	return filepath.Join(inputstest.Need(t, inputs.Gitops), "gitops")
 }
 
 // TestDirRepositoryTree guards the shipped manifests: anything this package

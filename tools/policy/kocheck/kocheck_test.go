@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 	"github.com/andrelair-platform/platform-demo/tools/publish"
 	"github.com/andrelair-platform/platform-demo/tools/service"
 )
@@ -20,7 +21,7 @@ import (
 // service is built on the distroless base pinned by digest, CGO-free and
 // trimmed, and stamped with its version.
 func TestRepositorySettings(t *testing.T) {
-	root := inputs.Need(t, inputs.Build, inputs.ServiceModules)
+	root := inputstest.Need(t, inputs.Build, inputs.ServiceModules)
 	svcs, err := workspaceServices(root)
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,8 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/internal/fixture"
 	"github.com/andrelair-platform/platform-demo/tools/internal/githubtest"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
-	"github.com/andrelair-platform/platform-demo/tools/internal/magebin"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
+	"github.com/andrelair-platform/platform-demo/tools/internal/magetest"
 )
 
 // Sentinel secrets. They look like the real thing so that any code that
@@ -309,12 +310,12 @@ type repo struct {
 // again when the magefile or the tools change, and not when a service does.
 func repoRoot(t *testing.T) repo {
 	t.Helper()
-	src := inputs.Need(t, inputs.Targets, inputs.Gitops)
+	src := inputstest.Need(t, inputs.Targets, inputs.Gitops)
 	dir := t.TempDir()
 	if err := fixture.Repo(dir, filepath.Join(src, "gitops"), fixture.Reference); err != nil {
 		t.Fatal(err)
 	}
-	return repo{dir: dir, targets: magebin.Compile(t, src)}
+	return repo{dir: dir, targets: magetest.Compile(t, src)}
 }
 
 func closedURL(t *testing.T) string {

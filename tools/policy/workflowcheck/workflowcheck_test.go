@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
+	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
 )
 
 // root is the repository root: its go.mod pins actionlint as a tool, and
 // the workflows live below it.
 func root(t *testing.T) string {
 	t.Helper()
-	return inputs.Need(t, inputs.Workflows, inputs.Tooling)
+	return inputstest.Need(t, inputs.Workflows, inputs.Tooling)
 }
 
 // TestLintRepositoryWorkflow guards the workflows GitHub runs (ci on every
@@ -59,7 +60,7 @@ func TestLintFixtures(t *testing.T) {
 		files[i] = abs
 	}
 	// actionlint reads the fixtures; opening them here lets the test cache see them.
-	inputs.Track(t, files...)
+	inputstest.Track(t, files...)
 	problems, err := Lint(context.Background(), Options{RepoRoot: root(t), Files: files})
 	if err != nil {
 		t.Fatalf("Lint(fixtures) error: %v", err)

@@ -1,4 +1,4 @@
-// Package magebin compiles the repository's magefile into a binary of its
+// Package magetest compiles the repository's magefile into a binary of its
 // own, for tests that run the targets as processes.
 //
 // `go tool mage <target>` writes mage_output_file.go next to the magefile
@@ -8,7 +8,7 @@
 // compiles the magefile once, one at a time across processes, and then runs
 // the compiled binary, which takes the same arguments as `go tool mage`
 // (`<binary> ci`, `<binary> rollback -env=production`, `<binary> -l`).
-package magebin
+package magetest
 
 import (
 	"crypto/sha256"
