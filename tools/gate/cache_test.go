@@ -16,7 +16,7 @@ import (
 
 // The fixture is a workspace shaped like this repository: a service module
 // whose tests build and run the service, a tools module with a test that
-// reads gitops/ through inputs.Need and one that depends on nothing outside
+// reads gitops/ through inputstest.Need and one that depends on nothing outside
 // its package, and a gitops/ tree. {{nonce}} makes every run of this test
 // start from results nobody cached yet: Go keys a test result on the test
 // binary's content, so each package puts the nonce into its binary.
@@ -107,7 +107,7 @@ func TestSeesNoSecrets(t *testing.T) {
 `,
 }
 
-// newFixture writes the fixture, with this package's copy of inputs, into a
+// newFixture writes the fixture, with this tree's inputs and inputstest, into a
 // fresh git repository.
 func newFixture(t *testing.T) string {
 	t.Helper()
@@ -115,11 +115,14 @@ func newFixture(t *testing.T) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	nonce := hex.EncodeToString(b)
-	src, err := os.ReadFile(filepath.Join("..", "internal", "inputs", "inputs.go"))
-	if err != nil {
-		t.Fatal(err)
+	files := map[string]string{}
+	for _, pkg := range []string{"inputs", "inputstest"} {
+		src, err := os.ReadFile(filepath.Join("..", "internal", pkg, pkg+".go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["tools/internal/"+pkg+"/"+pkg+".go"] = string(src)
 	}
-	files := map[string]string{"tools/internal/inputs/inputs.go": string(src)}
 	for name, content := range fixture {
 		files[name] = strings.ReplaceAll(content, "{{nonce}}", nonce)
 	}
