@@ -47,6 +47,8 @@ func run(ctx context.Context) error {
 		opts.Runs = n
 	}
 	rep, err := bench.Run(ctx, opts)
-	fmt.Print(rep.Text()) // partial results are still measurements
+	if len(rep.Measures) > 0 {
+		fmt.Print(rep.Text()) // partial results are still measurements
+	}
 	return err
 }
