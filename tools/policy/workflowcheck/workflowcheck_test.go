@@ -2,9 +2,12 @@ package workflowcheck
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputs"
 	"github.com/andrelair-platform/platform-demo/tools/internal/inputstest"
@@ -49,6 +52,9 @@ func TestLintFixtures(t *testing.T) {
 		{"missing-job", 3, "job-needs", `job "deploy" needs job "build" which does not exist`},
 		{"untrusted-input", 6, "expression", `"github.event.pull_request.title" is potentially untrusted`},
 		{"permission-typo", 7, "permissions", `unknown permission scope "package"`},
+		{"queue-count", 7, "syntax-check", "concurrency's queue takes one value, max"},
+		// queue: max is GitHub's since 2026-05, newer than actionlint: clean.
+		{"queue-max", 0, "", ""},
 	}
 	// One actionlint run for every fixture: each run re-checks the tool's build.
 	files := make([]string, len(tests))
@@ -73,6 +79,12 @@ func TestLintFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := byFile[tt.name]
+			if tt.line == 0 {
+				if len(got) != 0 {
+					t.Errorf("Lint(%s) = %v, want no problem", tt.name, got)
+				}
+				return
+			}
 			if len(got) != 1 {
 				t.Fatalf("Lint(%s) = %d problems %v, want 1", tt.name, len(got), got)
 			}
@@ -105,5 +117,46 @@ func TestLintFailure(t *testing.T) {
 				t.Errorf("Lint(%+v) = %v, %v; want an error containing %q", tt.opts, problems, err, tt.contains)
 			}
 		})
+	}
+}
+
+// TestDeploysQueue guards the one concurrency group of every job that
+// writes the gitops repository (ci.yml's deploy, operate.yml's operate):
+// never cancelled halfway, and with queue: max, so that a push to main
+// does not cancel a promotion or a rollback waiting in the group (GitHub
+// keeps one pending run per group otherwise).
+func TestDeploysQueue(t *testing.T) {
+	dir := root(t)
+	groups := 0
+	for _, name := range []string{"ci.yml", "operate.yml"} {
+		b, err := os.ReadFile(filepath.Join(dir, ".github", "workflows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wf struct {
+			Jobs map[string]struct {
+				Concurrency *struct {
+					Group            string `yaml:"group"`
+					CancelInProgress *bool  `yaml:"cancel-in-progress"`
+					Queue            string `yaml:"queue"`
+				} `yaml:"concurrency"`
+			} `yaml:"jobs"`
+		}
+		if err := yaml.Unmarshal(b, &wf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for job, j := range wf.Jobs {
+			c := j.Concurrency
+			if c == nil || !strings.HasPrefix(c.Group, "deploy-") {
+				continue
+			}
+			groups++
+			if c.CancelInProgress == nil || *c.CancelInProgress || c.Queue != "max" {
+				t.Errorf("%s, job %s: concurrency %+v, want cancel-in-progress: false and queue: max", name, job, *c)
+			}
+		}
+	}
+	if groups < 2 {
+		t.Errorf("found %d jobs in the deploy group, want ci.yml's deploy and operate.yml's operate", groups)
 	}
 }
