@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -291,31 +292,18 @@ func (c *ciProcess) change(ctx context.Context, ws *workspace, e edit) (ciRun, e
 
 // run runs `go tool mage ci` once and reads what it did.
 func (c *ciProcess) run(ctx context.Context, ws *workspace) (ciRun, error) {
-	cmd := exec.CommandContext(ctx, "go", "tool", "mage", "ci")
-	cmd.Dir = ws.dir
-	cmd.Env = c.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := ciRun{wall: time.Since(start), text: stdout.String()}
-	if err != nil {
-		return r, fmt.Errorf("go tool mage ci: %w\n%s\n%s", err, stdout.Bytes(), tail(stderr.Bytes(), 4000))
-	}
-	b, err := os.ReadFile(filepath.Join(c.state, "ci-summary.json"))
-	if err != nil {
-		return r, fmt.Errorf("read the summary of go tool mage ci: %w", err)
-	}
-	if err := json.Unmarshal(b, &r.summary); err != nil {
-		return r, fmt.Errorf("read the summary of go tool mage ci: %w", err)
-	}
-	if r.count("deployed") > 0 && r.summary.Live == 0 {
-		return r, fmt.Errorf("go tool mage ci deployed and never saw the commit live:\n%s", stdout.Bytes())
+	r, stderr, exit, err := c.exec(ctx, ws)
+	switch {
+	case exit != nil:
+		return r, fmt.Errorf("go tool mage ci: %w\n%s\n%s", exit, r.text, tail(stderr, 4000))
+	case err != nil:
+		return r, err
+	case r.count("deployed") > 0 && r.summary.Live == 0:
+		return r, fmt.Errorf("go tool mage ci deployed and never saw the commit live:\n%s", r.text)
 	}
 	// The gate prints a line per package it tested: "ok  <path> <time>", or
 	// "(cached)" in place of the time.
-	sc := bufio.NewScanner(&stderr)
+	sc := bufio.NewScanner(bytes.NewReader(stderr))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) == 3 && (f[0] == "ok" || f[0] == "FAIL") && f[2] != "(cached)" {
@@ -323,6 +311,43 @@ func (c *ciProcess) run(ctx context.Context, ws *workspace) (ciRun, error) {
 		}
 	}
 	return r, nil
+}
+
+// runMayFail runs `go tool mage ci` once and reads its summary whether or
+// not it failed; exit is the run's own failure.
+func (c *ciProcess) runMayFail(ctx context.Context, ws *workspace) (r ciRun, exit, err error) {
+	r, _, exit, err = c.exec(ctx, ws)
+	return r, exit, err
+}
+
+// exec runs `go tool mage ci` once: its wall time, standard output and
+// summary in r, its standard error, and its own failure in exit; err is a
+// summary that could not be read (the one of an earlier run is removed
+// first, so that it is never taken for this one's).
+func (c *ciProcess) exec(ctx context.Context, ws *workspace) (r ciRun, stderr []byte, exit, err error) {
+	summary := filepath.Join(c.state, "ci-summary.json")
+	if err := os.Remove(summary); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return r, nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, "go", "tool", "mage", "ci")
+	cmd.Dir, cmd.Env = ws.dir, c.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &errb
+	start := time.Now()
+	exit = cmd.Run()
+	r = ciRun{wall: time.Since(start), text: stdout.String()}
+	if ctx.Err() != nil {
+		return r, errb.Bytes(), exit, ctx.Err()
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		return r, errb.Bytes(), exit, fmt.Errorf("read the summary of go tool mage ci (%v): %w\n%s", exit, err, tail(errb.Bytes(), 4000))
+	}
+	if err := json.Unmarshal(b, &r.summary); err != nil {
+		return r, errb.Bytes(), exit, fmt.Errorf("read the summary of go tool mage ci: %w", err)
+	}
+	return r, errb.Bytes(), exit, nil
 }
 
 func tail(b []byte, n int) []byte {

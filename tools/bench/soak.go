@@ -2,12 +2,8 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"time"
 
@@ -141,31 +137,6 @@ func (b *bencher) soak(ctx context.Context) error {
 	}
 	b.note("soak: VERIFY_SOAK=%s, VERIFY_SOAK_INTERVAL=%s (the local loop's), `go tool mage local` serving staging; the bad versions set FAULT_ERROR_RATE in main, with no load (the probes alone judge them)", soakFor, interval)
 	return nil
-}
-
-// runMayFail runs `go tool mage ci` once and reads its summary whether or
-// not it failed; exit is the run's own failure.
-func (c *ciProcess) runMayFail(ctx context.Context, ws *workspace) (r ciRun, exit, err error) {
-	summary := filepath.Join(c.state, "ci-summary.json")
-	if err := os.Remove(summary); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return r, nil, err
-	}
-	cmd := exec.CommandContext(ctx, "go", "tool", "mage", "ci")
-	cmd.Dir, cmd.Env = ws.dir, c.env
-	start := time.Now()
-	out, exit := cmd.CombinedOutput()
-	r = ciRun{wall: time.Since(start), text: string(out)}
-	if ctx.Err() != nil {
-		return r, exit, ctx.Err()
-	}
-	b, err := os.ReadFile(summary)
-	if err != nil {
-		return r, exit, fmt.Errorf("read the summary of go tool mage ci (%v): %w\n%s", exit, err, tail(out, 4000))
-	}
-	if err := json.Unmarshal(b, &r.summary); err != nil {
-		return r, exit, fmt.Errorf("read the summary of go tool mage ci: %w", err)
-	}
-	return r, exit, nil
 }
 
 // stage is how long the run's stage of that name took, 0 when it did not
