@@ -91,7 +91,7 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 
 func newArgoCD(t *testing.T, f *fakeArgoCD, prefix string) *httptest.Server {
 	t.Helper()
-	var h http.Handler = f.handler()
+	h := f.handler()
 	if prefix != "" {
 		mux := http.NewServeMux()
 		mux.Handle(prefix+"/", http.StripPrefix(prefix, h))

@@ -67,9 +67,6 @@ var docsEdit = edit{
 	},
 }
 
-// changedFile is the file the service edit changes.
-const changedFile = "services/platform-demo/config.go"
-
 // workspace is a git repository holding a copy of the product's files, where
 // the bench commits one-line changes without touching the original.
 type workspace struct {

@@ -27,7 +27,7 @@ func CheckPath(path string) error {
 	case strings.Contains(path, `\`):
 		return errors.New("has a backslash: separate folders with /")
 	case slices.Contains(elems, ".."):
-		return errors.New("climbs out of the repository with ..")
+		return errors.New("climbs out of the repository (a .. part)")
 	case path == "." || !fs.ValidPath(path):
 		return errors.New("is not clean (an empty or . part, or a trailing /): write it as folder/file.yaml")
 	case slices.ContainsFunc(elems, func(e string) bool { return strings.EqualFold(e, ".git") }):

@@ -453,7 +453,7 @@ func Load(lookup func(string) (string, bool), root string) (Settings, error) {
 			s.RegistryAddr, interfaces(s.RegistryAddr), onLoopback(s.RegistryAddr)))
 	}
 	if (s.ArgoServer != "") != (s.ArgoToken != "") {
-		errs = append(errs, errors.New("Argo CD refresh is half configured: set both ARGOCD_SERVER and ARGOCD_AUTH_TOKEN (and ARGOCD_APP, or argocdApp in the environments file), or none"))
+		errs = append(errs, errors.New("the Argo CD refresh is half configured: set both ARGOCD_SERVER and ARGOCD_AUTH_TOKEN (and ARGOCD_APP, or argocdApp in the environments file), or none"))
 	}
 	if s.ArgoServer != "" {
 		for _, e := range s.Environments {

@@ -98,7 +98,7 @@ func TestLoad(t *testing.T) {
 		{name: "author name on two lines", env: map[string]string{"BUMP_AUTHOR_NAME": "Bot\nSigned-off-by: x", "BUMP_AUTHOR_EMAIL": "bot@example.com"},
 			wantErrs: []string{`BUMP_AUTHOR_NAME: name "Bot\nSigned-off-by: x" is not one line`}},
 		// Paths that lead out of the gitops repository.
-		{name: "path that climbs out", env: map[string]string{"GITOPS_PATH": "../../../elsewhere/x.yaml"}, wantErrs: []string{`GITOPS_PATH="../../../elsewhere/x.yaml" climbs out of the repository with ..: give the manifest's path inside the gitops repository`}},
+		{name: "path that climbs out", env: map[string]string{"GITOPS_PATH": "../../../elsewhere/x.yaml"}, wantErrs: []string{`GITOPS_PATH="../../../elsewhere/x.yaml" climbs out of the repository (a .. part): give the manifest's path inside the gitops repository`}},
 		{name: "absolute path", env: map[string]string{"GITOPS_PATH": "/etc/passwd"}, wantErrs: []string{`GITOPS_PATH="/etc/passwd" is absolute`}},
 		{name: "path into .git", env: map[string]string{"GITOPS_PATH": ".git/config"}, wantErrs: []string{`GITOPS_PATH=".git/config" is inside .git`}},
 		{name: "branch that reads as an option", env: map[string]string{"GITOPS_BRANCH": "--upload-pack=x"}, wantErrs: []string{`GITOPS_BRANCH="--upload-pack=x" starts with -`}},

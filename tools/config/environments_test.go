@@ -36,7 +36,7 @@ func TestParseEnvironments(t *testing.T) {
 		{"none", "environments: []\n", []string{"no environments"}},
 		{"not YAML", "environments: [\n", []string{"environments.yaml:"}},
 		// What status copied, and bump wrote, outside the repository.
-		{"path that climbs out", "environments:\n  - name: staging\n    path: ../../x/f.yaml\n", []string{`environments.yaml:2: environment "staging": path "../../x/f.yaml" climbs out of the repository with ..`}},
+		{"path that climbs out", "environments:\n  - name: staging\n    path: ../../x/f.yaml\n", []string{`environments.yaml:2: environment "staging": path "../../x/f.yaml" climbs out of the repository (a .. part)`}},
 		{"absolute path", "environments:\n  - name: staging\n    path: /etc/hosts\n", []string{`environment "staging": path "/etc/hosts" is absolute`}},
 		{"branch", "environments:\n  - name: staging\n    path: a.yaml\n    branch: a..b\n", []string{`environment "staging": branch "a..b" has ..`}},
 		{"verify URL", "environments:\n  - name: staging\n    path: a.yaml\n    verifyURL: ftp://x\n", []string{`environment "staging": verifyURL "ftp://x" is not an http(s) URL`}},

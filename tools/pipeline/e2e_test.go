@@ -2,14 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,8 +102,6 @@ func localSettings(t *testing.T, root string, vars ...string) config.Settings {
 	}
 	return s
 }
-
-func running(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
 
 // results are a summary's services as "name:result", in order.
 func results(sum Summary) string {

@@ -96,7 +96,7 @@ func rollbackService(s config.Settings, named, to string) (string, error) {
 	}
 	ref, err := name.ParseReference(to)
 	if err != nil || !strings.Contains(to, "/") {
-		return "", fmt.Errorf("-to=%q is neither a commit nor an image reference: give a source commit a manifest deployed (7 to 40 hex characters), or an image with its registry, such as %s:<tag>@sha256:...", to, s.ImageRepo("<service>"))
+		return "", fmt.Errorf("-to=%q is neither a commit nor an image reference: give a source commit a manifest deployed (7 to 40 hex characters), or an image with its registry, such as %s:<tag>@sha256:<digest>", to, s.ImageRepo("<service>"))
 	}
 	repo := ref.Context().RepositoryStr()
 	last := repo[strings.LastIndexByte(repo, '/')+1:]
@@ -211,7 +211,7 @@ func (d *Deployment) pick(ctx context.Context, to string) (target, current bump.
 	// mage publish prints it: a bare word is no image of this pipeline.
 	ref, err := name.ParseReference(to)
 	if err != nil || !strings.Contains(to, "/") {
-		return target, current, fmt.Errorf("-to=%q is neither a commit in the history of %s nor an image reference: give a source commit it deployed (7 to 40 hex characters) or an image with its registry, such as %s:<tag>@sha256:...",
+		return target, current, fmt.Errorf("-to=%q is neither a commit in the history of %s nor an image reference: give a source commit it deployed (7 to 40 hex characters) or an image with its registry, such as %s:<tag>@sha256:<digest>",
 			to, path, d.p.s.ImageRepo(d.t.Service.Name))
 	}
 	for _, r := range revs {

@@ -66,7 +66,7 @@ func TestEveryWritePinsADigest(t *testing.T) {
 
 	for _, tt := range []struct{ to, want string }{
 		{w.host + "/platform-demo:0000000", "image " + w.host + "/platform-demo:0000000 is not in its registry: publish it first"},
-		{"garbage", `-to="garbage" is neither a commit in the history of ` + stagingPath + " nor an image reference: give a source commit it deployed (7 to 40 hex characters) or an image with its registry, such as " + w.host + "/platform-demo:<tag>@sha256:..."},
+		{"garbage", `-to="garbage" is neither a commit in the history of ` + stagingPath + " nor an image reference: give a source commit it deployed (7 to 40 hex characters) or an image with its registry, such as " + w.host + "/platform-demo:<tag>@sha256:<digest>"},
 	} {
 		before := w.gitops("rev-parse", "main")
 		stdout, stderr, err := w.run(ctx, nil, func(ctx context.Context, e targets.Env) error {

@@ -53,7 +53,7 @@ func TestSettingsRefusedWhenTheyLoad(t *testing.T) {
 		want   string
 	}{
 		{"bump with git, to a path that climbs out", map[string]string{"GITOPS_PATH": climb}, bump,
-			`GITOPS_PATH="` + climb + `" climbs out of the repository with ..: give the manifest's path inside the gitops repository`},
+			`GITOPS_PATH="` + climb + `" climbs out of the repository (a .. part): give the manifest's path inside the gitops repository`},
 		{"bump on the local loop, to a path that climbs out", with(local, map[string]string{"GITOPS_PATH": "manifests/../../../" + climb}), bump,
 			`GITOPS_PATH="manifests/../../../` + climb + `" climbs out`},
 		{"bump through the API, to a path that climbs out", map[string]string{"GITOPS_REPO": "o/gitops", "GITHUB_API_URL": gh.URL, "GITOPS_TOKEN": token, "GITOPS_PATH": "manifests/../../x.yaml"}, bump,
@@ -107,7 +107,7 @@ func TestEnvironmentsFileOutside(t *testing.T) {
 	}
 	stdout, stderr, err := w.run(context.Background(), map[string]string{"GITOPS_REPO": "", "KO_DOCKER_REPO": "", "VERIFY_URL": ""},
 		func(ctx context.Context, e targets.Env) error { return targets.Status(ctx, e, nil, nil) })
-	want := `gitops/environments.yaml:2: environment "staging": path "` + rel + `" climbs out of the repository with ..`
+	want := `gitops/environments.yaml:2: environment "staging": path "` + rel + `" climbs out of the repository (a .. part)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("status = %v, want %q\n%s%s", err, want, stdout, stderr)
 	}

@@ -77,10 +77,13 @@ var (
 	// root module that pins mage and the tools, the tools module, and the
 	// environments every target reads.
 	Targets = Set{Name: "targets", Paths: []string{"magefile.go", "go.mod", "go.sum", "go.work", "go.work.sum", "tools", "gitops/environments.yaml"}}
+	// Lint is what decides staticcheck's findings: its checks, and the
+	// tools module that pins its version.
+	Lint = Set{Name: "lint", Paths: []string{"staticcheck.conf", "tools/go.mod", "tools/go.sum"}}
 )
 
 // All lists every set, in a fixed order.
-var All = []Set{Gitops, Workflows, Build, Services, ServiceModules, Kit, Readme, Tooling, Targets}
+var All = []Set{Gitops, Workflows, Build, Services, ServiceModules, Kit, Readme, Tooling, Targets, Lint}
 
 // EnvPrefix starts the name of each variable that carries a set's digest.
 const EnvPrefix = "PIPELINE_TEST_INPUT_"
