@@ -12,7 +12,7 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/targets"
 )
 
-// Test runs gofmt, go vet and the race tests of every module, rerunning only the tests whose inputs changed.
+// Test runs gofmt, go vet, staticcheck and the race tests of every module, rerunning only the tests whose inputs changed.
 func Test(ctx context.Context) error { return targets.Test(ctx, here()) }
 
 // New writes a new service on the service kit, its manifests, Argo CD Applications and Homer tile: mage new <name>.

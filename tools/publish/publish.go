@@ -28,7 +28,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/ko/pkg/build"
-	kopublish "github.com/google/ko/pkg/publish"
+	"github.com/sigstore/cosign/v3/pkg/oci"
 
 	"github.com/andrelair-platform/platform-demo/tools/buildinfo"
 )
@@ -235,36 +235,86 @@ func Build(ctx context.Context, opts Options) (*Built, error) {
 	}, nil
 }
 
-// Push pushes the built image under its tags and returns its reference.
+// Push pushes the built image (or index) under its tags, then the SBOM of
+// each image, and returns its reference by digest.
+//
+// It pushes with go-containerregistry's remote package, as ko's own
+// publisher does, and as ko does, writes each SBOM beside its image under
+// the tag sha256-<digest>.sbom. ko's publisher package is not used: for
+// the same pushes it links kind's and Docker's clients (over a hundred
+// packages that every build of the tools, and every lint of them, would
+// compile and check).
 func (b *Built) Push(ctx context.Context) (Result, error) {
-	restore := redirectStdLog(b.logger)
-	defer restore()
-	pub, err := kopublish.NewDefault(b.repo.String(),
-		kopublish.WithTags(b.tags),
-		kopublish.WithNamer(func(repo, _ string) string { return repo }),
-		kopublish.WithAuthFromKeychain(b.keychain),
-		kopublish.WithTransport(b.transport),
-		kopublish.WithUserAgent(userAgent()),
+	p, err := remote.NewPusher(
+		remote.WithAuthFromKeychain(b.keychain),
+		remote.WithTransport(b.transport),
+		remote.WithUserAgent(userAgent()),
 	)
 	if err != nil {
 		return Result{}, fmt.Errorf("set up the push to %s: %w", b.repo, err)
 	}
-	ref, err := pub.Publish(ctx, b.result, build.StrictScheme+b.importPath)
+	h, err := b.result.Digest()
 	if err != nil {
-		return Result{}, classify("push "+b.repo.String(), b.repo.RegistryStr(), err, b.password)
+		return Result{}, fmt.Errorf("push %s: the image's digest: %w", b.repo, err)
 	}
-	dig, ok := ref.(*name.Digest)
-	if !ok {
-		return Result{}, fmt.Errorf("push %s: ko returned %s, not a digest reference", b.repo, ref)
+	for _, tag := range b.tags {
+		if err := p.Push(ctx, b.repo.Tag(tag), b.result); err != nil {
+			return Result{}, classify("push "+b.repo.String(), b.repo.RegistryStr(), err, b.password)
+		}
+		b.logger.Debug("pushed", "image", b.repo.Tag(tag).String()+"@"+h.String())
+	}
+	if err := b.pushSBOMs(ctx, p); err != nil {
+		return Result{}, classify("push the SBOM of "+b.repo.String(), b.repo.RegistryStr(), err, b.password)
 	}
 	return Result{
-		Ref:    fmt.Sprintf("%s:%s@%s", b.repo, b.tags[0], dig.DigestStr()),
+		Ref:    fmt.Sprintf("%s:%s@%s", b.repo, b.tags[0], h),
 		Repo:   b.repo.String(),
-		Digest: dig.DigestStr(),
+		Digest: h.String(),
 		Tags:   b.tags,
 		Base:   b.base,
 	}, nil
 }
+
+// pushSBOMs pushes the SBOM ko attached to the image, or to each image of
+// the index, under the tag sigstore's tools look for: sha256-<digest>.sbom.
+func (b *Built) pushSBOMs(ctx context.Context, p *remote.Pusher) error {
+	entities := []oci.SignedEntity{}
+	switch r := b.result.(type) {
+	case oci.SignedImageIndex:
+		entities = append(entities, r)
+		im, err := r.IndexManifest()
+		if err != nil {
+			return err
+		}
+		for _, d := range im.Manifests {
+			img, err := r.SignedImage(d.Digest)
+			if err != nil {
+				return err
+			}
+			entities = append(entities, img)
+		}
+	case oci.SignedImage:
+		entities = append(entities, r)
+	}
+	for _, e := range entities {
+		f, err := e.Attachment("sbom")
+		if err != nil {
+			continue // this level has none (an index may not)
+		}
+		h, err := e.Digest()
+		if err != nil {
+			return err
+		}
+		if err := p.Push(ctx, b.repo.Tag(SBOMTag(h)), f); err != nil {
+			return err
+		}
+		b.logger.Debug("pushed the SBOM", "image", b.repo.Tag(SBOMTag(h)).String())
+	}
+	return nil
+}
+
+// SBOMTag is the tag an image's SBOM is pushed under: sha256-<hex>.sbom.
+func SBOMTag(h v1.Hash) string { return h.Algorithm + "-" + h.Hex + ".sbom" }
 
 func (o Options) validate() error {
 	var missing []string

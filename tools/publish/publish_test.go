@@ -56,6 +56,35 @@ func module(t testing.TB) string {
 	return dir
 }
 
+// checkSBOM fails the test unless repo holds, under the tag of the image
+// digest's SBOM, an SPDX document of one layer.
+func checkSBOM(t *testing.T, repo, digest string) {
+	t.Helper()
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := repo + ":" + SBOMTag(h)
+	if !strings.HasSuffix(ref, ":sha256-"+h.Hex+".sbom") {
+		t.Errorf("SBOMTag(%s) = %q, want sha256-<hex>.sbom", digest, SBOMTag(h))
+	}
+	img, err := remote.Image(mustRef(t, ref))
+	if err != nil {
+		t.Fatalf("pull the SBOM %s: %v", ref, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 {
+		t.Fatalf("the SBOM %s has %d layers, want 1", ref, len(layers))
+	}
+	mt, err := layers[0].MediaType()
+	if err != nil || mt != "text/spdx+json" {
+		t.Errorf("the SBOM %s has media type %q (%v), want text/spdx+json", ref, mt, err)
+	}
+}
+
 // tiny makes the service at dir a program of the runtime alone.
 func tiny(t *testing.T, dir string) {
 	t.Helper()
@@ -133,8 +162,10 @@ func TestImage(t *testing.T) {
 	if stdLogBuf.Len() > 0 {
 		t.Errorf("Image wrote to the standard logger:\n%s", stdLogBuf.String())
 	}
-	if !strings.Contains(loggerBuf.String(), "Publishing") {
-		t.Errorf("Options.Logger got no ko progress lines; got:\n%s", loggerBuf.String())
+	for _, want := range []string{"msg=\"Building ", "msg=pushed ", "msg=\"pushed the SBOM\" "} {
+		if !strings.Contains(loggerBuf.String(), want) {
+			t.Errorf("Options.Logger got no %s line; got:\n%s", want, loggerBuf.String())
+		}
 	}
 
 	repo := addr + "/platform-demo"
@@ -156,6 +187,8 @@ func TestImage(t *testing.T) {
 			t.Errorf("tag %s has digest %s, want %s (the returned digest)", tag, desc.Digest, res.Digest)
 		}
 	}
+	// The SBOM is pushed beside the image, where sigstore's tools look.
+	checkSBOM(t, repo, res.Digest)
 
 	img, err := remote.Image(mustRef(t, res.Ref))
 	if err != nil {
@@ -284,6 +317,7 @@ func TestImageMultiPlatform(t *testing.T) {
 			continue
 		}
 		got = append(got, d.Platform.String())
+		checkSBOM(t, opts.Repo, d.Digest.String())
 		img, err := idx.Image(d.Digest)
 		if err != nil {
 			t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"github.com/andrelair-platform/platform-demo/tools/gate"
 )
 
-// Test runs the gate: gofmt, go vet and the race-enabled tests of every
-// module, rerunning only the tests whose inputs changed. TEST_FULL=1 reruns
+// Test runs the gate: gofmt, go vet, staticcheck and the race-enabled tests
+// of every module, rerunning only the tests whose inputs changed. TEST_FULL=1 reruns
 // every test, TEST_SHORT=1 skips the slow ones, TEST_RUN selects by name.
 func Test(ctx context.Context, e Env) error {
 	res, err := gate.Run(ctx, e.gateOptions())
