@@ -211,9 +211,15 @@ func TestCacheFollowsInputs(t *testing.T) {
 		if st.change != nil {
 			st.change()
 		}
-		res, err := Run(context.Background(), Options{Root: root, Full: st.full, Stdout: io.Discard, Stderr: io.Discard})
+		events := filepath.Join(t.TempDir(), "gate-test.json")
+		res, err := Run(context.Background(), Options{Root: root, Full: st.full, Events: events, Stdout: io.Discard, Stderr: io.Discard})
 		if err != nil {
 			t.Fatalf("%s: Run() = %v", st.name, err)
+		}
+		// The events file keeps go test's own record, each test's time
+		// included.
+		if b, err := os.ReadFile(events); err != nil || !strings.Contains(string(b), `"Action":"pass","Package":"`+unrelated+`","Test":"TestNothingOutside","Elapsed":`) {
+			t.Errorf("%s: the events file holds %q (%v), want go test -json's pass of TestNothingOutside", st.name, b, err)
 		}
 		got := res.ran()
 		slices.Sort(got)

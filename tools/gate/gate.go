@@ -54,6 +54,10 @@ type Options struct {
 	// Timings is a file that keeps how long each package's tests took, so
 	// that the next run starts the slowest first; empty keeps none.
 	Timings string
+	// Events is a file that keeps the last run's go test -json output, the
+	// time of every test included, to find where the suite's time goes;
+	// empty keeps none.
+	Events string
 	// Stdout receives one line per package and the summary; Stderr the go
 	// command's own messages.
 	Stdout, Stderr io.Writer
@@ -320,7 +324,18 @@ func test(ctx context.Context, opts Options, patterns []string) ([]Package, erro
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("go test: %w", err)
 	}
-	pkgs := report(stdout, opts.Stdout)
+	var events io.Reader = stdout
+	if opts.Events != "" {
+		// Only a later look depends on it: a file that cannot be written
+		// is no failure of the gate.
+		if err := os.MkdirAll(filepath.Dir(opts.Events), 0o755); err == nil {
+			if f, err := os.Create(opts.Events); err == nil {
+				defer f.Close()
+				events = io.TeeReader(stdout, f)
+			}
+		}
+	}
+	pkgs := report(events, opts.Stdout)
 	err = cmd.Wait()
 	if err := recheck(ctx, opts, digests); err != nil {
 		return pkgs, err

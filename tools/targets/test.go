@@ -35,6 +35,7 @@ func (e Env) gateOptions() gate.Options {
 		Root: e.Root, Short: e.flag("TEST_SHORT"), Run: run, Full: e.flag("TEST_FULL"),
 		Env:     gate.Environ(config.Without(e.Environ), config.SecretNames()),
 		Timings: filepath.Join(e.cacheDir(), "platform-demo", "gate-timings.json"),
+		Events:  filepath.Join(e.cacheDir(), "platform-demo", "gate-test.json"),
 		Stdout:  e.Stdout, Stderr: e.Stderr,
 	}
 }
