@@ -83,13 +83,7 @@ func TestTidy(t *testing.T) {
 		"tools/go.mod":            "module example.com/tools\n\ngo 1.26\n\nrequire golang.org/x/mod v0.41.0\n",
 	}
 	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		write(t, root, name, content)
 	}
 	// Offline: the module cache holds golang.org/x/mod, which the tools
 	// module requires.
