@@ -97,3 +97,40 @@ func TestTidy(t *testing.T) {
 		t.Errorf("Tidy(untidy service) = %v, want services/untidy named, with the fix and the diff", err)
 	}
 }
+
+// TestLintVetsMagefileAndModules proves the gate's one go vet covers the
+// magefile (its build tag set) and the workspace's modules: each file of a
+// small workspace breaks a printf check, and both must be reported.
+func TestLintVetsMagefileAndModules(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"go.work":     "go 1.26\n\nuse (\n\t.\n\t./m\n)\n",
+		"go.mod":      "module example.com/root\n\ngo 1.26\n",
+		"m/go.mod":    "module example.com/m\n\ngo 1.26\n",
+		"m/m.go":      "package m\n\nimport \"fmt\"\n\nfunc F() string { return fmt.Sprintf(\"%d\", \"module\") }\n",
+		"magefile.go": "//go:build mage\n\npackage main\n\nimport \"fmt\"\n\nfunc CI() { fmt.Printf(\"%d\\n\", \"magefile\") }\n",
+	}
+	for name, src := range files {
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patterns, err := Patterns(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = lint(context.Background(), Options{Root: root, Env: Environ(os.Environ(), nil), Stderr: &out}, patterns)
+	if err == nil {
+		t.Fatalf("lint passed, want go vet to fail:\n%s", &out)
+	}
+	for _, want := range []string{"magefile.go:7:", "m.go:5:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("go vet said:\n%s\nwant a finding at %q", &out, want)
+		}
+	}
+}

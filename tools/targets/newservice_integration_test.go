@@ -37,7 +37,7 @@ func TestIntegrationNewService(t *testing.T) {
 	git(t, dir, "init", "-q", "-b", "main")
 	git(t, dir, "add", "-A")
 	git(t, dir, "commit", "-q", "-m", "a copy of the repository")
-	targets := magetest.Compile(t, dir)
+	targets := magetest.CompileCopy(t, dir)
 
 	// Ports from one base: platform-demo's two environments, the
 	// registry, hello's two environments.
