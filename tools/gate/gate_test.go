@@ -111,13 +111,7 @@ func TestLintVetsMagefileAndModules(t *testing.T) {
 		"magefile.go": "//go:build mage\n\npackage main\n\nimport \"fmt\"\n\nfunc CI() { fmt.Printf(\"%d\\n\", \"magefile\") }\n",
 	}
 	for name, src := range files {
-		path := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		write(t, root, name, src)
 	}
 	patterns, err := Patterns(root)
 	if err != nil {
